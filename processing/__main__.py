@@ -1,0 +1,7 @@
+"""``python -m processing`` does what the ``retexture`` console script does."""
+
+import sys
+
+from processing.cli import main
+
+sys.exit(main())

@@ -1,0 +1,75 @@
+"""Method 1: synthetic skin grain in Overlay (no original needed)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from processing.filters import gaussian_blur
+from processing.graft import halo_for
+from processing.settings import SyntheticSettings
+from processing.tiles import inner, run_kernel
+
+# Noise is drawn in fixed blocks of rows, each from its own stream keyed by
+# (seed, block), so the grain at a pixel depends only on the seed and the
+# image width: never on the mask, the band size or the thread that drew it.
+NOISE_BLOCK_ROWS = 64
+
+
+def noise_rows(seed: int, y0: int, y1: int, width: int, channels: int) -> np.ndarray:
+    """Uniform noise in [-1, 1) for image rows ``y0:y1``, float32 (rows, width, channels)."""
+    b0, b1 = y0 // NOISE_BLOCK_ROWS, (y1 - 1) // NOISE_BLOCK_ROWS + 1
+    blocks = [np.random.Generator(np.random.PCG64([seed, b])).random(
+        (NOISE_BLOCK_ROWS, width, channels), dtype=np.float32) for b in range(b0, b1)]
+    rows = np.concatenate(blocks, axis=0)[y0 - b0 * NOISE_BLOCK_ROWS:y1 - b0 * NOISE_BLOCK_ROWS]
+    return rows * np.float32(2.0) - np.float32(1.0)
+
+
+def grain_gain(grain_size: float) -> float:
+    """Factor that brings blurred white noise back to its unblurred standard deviation.
+
+    A 2-D Gaussian of sigma ``s`` divides the std of white noise by
+    ``sqrt(sum k^2)`` of its (separable) kernel; undoing that keeps ``amount``
+    meaning the same visible strength at every grain size.
+    """
+    if grain_size <= 0:
+        return 1.0
+    k = cv2.getGaussianKernel(2 * int(np.ceil(4.0 * grain_size)) + 1, grain_size).ravel()
+    return float(1.0 / np.sum(k * k))
+
+
+def synthetic_texture(ai: np.ndarray, mask: np.ndarray | None,
+                      settings: SyntheticSettings = SyntheticSettings()) -> np.ndarray:
+    """Add organic grain to the AI image where the mask is on.
+
+    Layer ``0.5 + n``: uniform noise of ``amount`` % of full scale (std
+    ``amount / sqrt(3)``), blurred by ``grain_size`` px and rescaled to keep that
+    std, one value for all channels when ``monochrome``; blended Overlay over the
+    AI image (strongest in midtones, none at pure black or white) and mixed in
+    at ``opacity`` through the mask.
+
+    Returns
+    -------
+    ndarray like ``ai``; equal to ``ai`` bit for bit where ``mask == 0``.
+    """
+    w = ai.shape[1]
+    channels = 1 if (settings.monochrome or ai.ndim == 2) else ai.shape[2]
+    amp = np.float32(settings.amount / 100.0 * grain_gain(settings.grain_size))
+    halo = halo_for(settings.grain_size)
+    opacity = settings.opacity / 100.0
+
+    def kernel(a, m, srcs, window, origin):
+        y_top, x_left = origin
+        n = noise_rows(settings.seed, y_top, y_top + a.shape[0], w, channels)
+        n = inner(gaussian_blur(n[:, x_left:x_left + a.shape[1]], settings.grain_size), window)
+        a_in = inner(a, window)
+        # Overlay(a, 0.5 + n) is exactly a + 2 n min(a, 1 - a): one pass instead
+        # of both branches of the textbook formula (tests check it against overlay()).
+        gain = (m * np.float32(2.0 * opacity) * amp)
+        if a_in.ndim == 3:
+            gain = gain[..., None]
+            if n.ndim == 2:
+                n = n[..., None]
+        return a_in + gain * n * np.minimum(a_in, np.float32(1.0) - a_in)
+    return run_kernel(ai, mask, [], kernel, halo, settings.shadows / 100.0,
+                      settings.highlights / 100.0)

@@ -1,0 +1,146 @@
+"""Run a per-pixel restoration kernel over an image in bands of rows.
+
+Why bands: a 24 MP RGB image is 290 MB as float32. Converting, blurring and
+blending it whole is memory-bound and slow; doing the same work on bands of a
+few hundred rows keeps every temporary in cache, lets two cores share the work
+(OpenCV and numpy release the GIL), and skips everything outside the mask's
+bounding box. A band is read with a halo as wide as the widest blur kernel, so
+the result equals a whole-image computation exactly.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from processing.filters import luminance
+from processing.luminosity import luminosity_weight
+
+Kernel = Callable[[np.ndarray, np.ndarray, Sequence[np.ndarray], tuple[int, int, int, int], tuple[int, int]],
+                  np.ndarray]
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                   thread_name_prefix="retexture-band")
+    return _POOL
+
+
+def full_scale(dtype) -> float:
+    """The value of white: 255, 65535, or 1.0 for float images."""
+    dtype = np.dtype(dtype)
+    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+
+
+def to_float(x: np.ndarray) -> np.ndarray:
+    """Scale an image of any depth to float32 in [0, 1]."""
+    scale = full_scale(x.dtype)
+    if x.dtype == np.float32 and scale == 1.0:
+        return x
+    return x.astype(np.float32) * np.float32(1.0 / scale)
+
+
+def from_float(x: np.ndarray, dtype) -> np.ndarray:
+    """Round a float32 image in [0, 1] (clipped) to ``dtype``."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return np.clip(x, 0.0, 1.0).astype(dtype)
+    scale = np.float32(full_scale(dtype))
+    # Non-negative after the clip, so truncating x + 0.5 rounds to nearest.
+    return (np.clip(x, 0.0, 1.0) * scale + np.float32(0.5)).astype(dtype)
+
+
+def mask_to_float(mask: np.ndarray) -> np.ndarray:
+    """A mask as float32 in [0, 1] from float, bool, uint8 or uint16."""
+    if mask.dtype == np.bool_:
+        return mask.astype(np.float32)
+    return to_float(mask)
+
+
+def mask_bbox(mask: np.ndarray | None, shape) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) of the non-zero mask, the whole image for ``None``,
+    or ``None`` when the mask is empty."""
+    h, w = shape[:2]
+    if mask is None:
+        return 0, h, 0, w
+    nz = mask if mask.dtype == np.uint8 else (mask > 0).view(np.uint8)
+    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(nz))
+    if bw == 0 or bh == 0:
+        return None
+    return y, y + bh, x, x + bw
+
+
+def run_kernel(ai: np.ndarray, mask: np.ndarray | None, sources: Sequence[np.ndarray],
+               kernel: Kernel, halo: int, shadows: float = 0.0, highlights: float = 1.0,
+               band_rows: int = 256) -> np.ndarray:
+    """Apply ``kernel`` band by band inside the mask's bounding box.
+
+    Parameters
+    ----------
+    ai : ndarray
+        The base image (H, W) or (H, W, C), uint8, uint16 or float32 in [0, 1].
+    mask : ndarray (H, W) or None
+        Skin mask, float in [0, 1] or uint8/uint16 scaled to full range; None = everywhere.
+    sources : sequence of ndarray
+        Other images the kernel reads (the original), same shape as ``ai``.
+    kernel : callable
+        ``kernel(a, m, srcs, window, origin) -> R`` on float32 bands, where ``a`` and
+        each of ``srcs`` carry ``halo`` extra pixels on every side (fewer at the
+        image border), ``m`` is the effective mask of the inner window only, and
+        ``window`` = (top, bottom, left, right) offsets of the inner window inside
+        the haloed band. ``R`` is the result for the inner window.
+    halo : int
+        Pixels of context the kernel needs (4 sigma of its widest blur).
+    shadows, highlights : float in [0, 1]
+        Luminosity protection thresholds (0 and 1 = off), on the AI image.
+
+    Returns
+    -------
+    ndarray, same shape and dtype as ``ai``. Where the mask is 0 it equals
+    ``ai`` bit for bit.
+    """
+    for s in sources:
+        if s.shape != ai.shape:
+            raise ValueError(f"image sizes differ: {s.shape[1]}x{s.shape[0]} and {ai.shape[1]}x{ai.shape[0]}")
+    if mask is not None and mask.shape != ai.shape[:2]:
+        raise ValueError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {ai.shape[1]}x{ai.shape[0]}")
+    out = ai.copy()
+    box = mask_bbox(mask, ai.shape)
+    if box is None:
+        return out
+    y0, y1, x0, x1 = box
+    h, w = ai.shape[:2]
+    band_rows = max(band_rows, 8 * halo)
+    hx0, hx1 = max(0, x0 - halo), min(w, x1 + halo)
+
+    def one_band(by0: int) -> None:
+        by1 = min(y1, by0 + band_rows)
+        hy0, hy1 = max(0, by0 - halo), min(h, by1 + halo)
+        window = (by0 - hy0, by1 - hy0, x0 - hx0, x1 - hx0)
+        a = to_float(ai[hy0:hy1, hx0:hx1])
+        srcs = [to_float(s[hy0:hy1, hx0:hx1]) for s in sources]
+        m = np.ones((by1 - by0, x1 - x0), np.float32) if mask is None else mask_to_float(mask[by0:by1, x0:x1])
+        a_in = a[window[0]:window[1], window[2]:window[3]]
+        weight = luminosity_weight(luminance(a_in), shadows, highlights)
+        if weight is not None:
+            m = m * weight
+        r = kernel(a, m, srcs, window, (hy0, hx0))
+        out[by0:by1, x0:x1] = from_float(r, ai.dtype)
+
+    starts = range(y0, y1, band_rows)
+    list(_pool().map(one_band, starts))
+    return out
+
+
+def inner(x: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """The inner window of a haloed band."""
+    return x[window[0]:window[1], window[2]:window[3]]
+

@@ -1,0 +1,105 @@
+"""The command line: restore, metrics, errors as one line, inputs never touched."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from processing.cli import main
+from processing.image_io import read_image
+
+
+@pytest.fixture()
+def pair(tmp_path, textured_face):
+    ai = cv2.bilateralFilter(textured_face, 9, 40, 5)
+    o, a = tmp_path / "original.png", tmp_path / "retouched.jpg"
+    Image.fromarray(textured_face).save(o)
+    Image.fromarray(ai).save(a, quality=97)
+    return o, a
+
+
+def run(argv, capsys):
+    code = main([str(x) for x in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_restore_writes_the_retouched_images_format(pair, tmp_path, capsys):
+    o, a = pair
+    code, out, err = run(["restore", o, a, "-o", tmp_path / "out", "--mask", "none", "--method", "graft"], capsys)
+    assert code == 0, err
+    assert "high-pass graft" in out
+    written = tmp_path / "out"
+    img = read_image(written)
+    assert img.format == "JPEG" and img.pixels.shape == (512, 512, 3)
+
+
+def test_restore_with_mask_file_leaves_outside_untouched(pair, tmp_path, capsys):
+    o, a = pair
+    mask = np.zeros((512, 512), np.uint8)
+    mask[200:300, 150:350] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    out = tmp_path / "out.png"
+    code, _, err = run(["restore", o, a, "-o", out, "--mask", tmp_path / "mask.png",
+                        "--method", "freqsep", "--mode", "replace", "--strength", "80"], capsys)
+    assert code == 0, err
+    r, ai = read_image(out).pixels, read_image(a).pixels
+    assert np.array_equal(r[mask == 0], ai[mask == 0])
+    assert not np.array_equal(r[mask > 0], ai[mask > 0])
+
+
+def test_preset_and_overrides(pair, tmp_path, capsys):
+    o, a = pair
+    (tmp_path / "p.json").write_text(json.dumps({"method": "synthetic", "synthetic": {"amount": 4, "seed": 5}}))
+    code, out, err = run(["restore", o, a, "-o", tmp_path / "s.png", "--mask", "none", "--preset",
+                          tmp_path / "p.json", "--seed", "6", "--save-preset", tmp_path / "used.json"], capsys)
+    assert code == 0, err
+    used = json.loads((tmp_path / "used.json").read_text())
+    assert used["method"] == "synthetic" and used["synthetic"]["amount"] == 4 and used["synthetic"]["seed"] == 6
+
+
+def test_metrics_prints_json(pair, tmp_path, capsys):
+    o, _ = pair
+    plastic = tmp_path / "plastic.png"
+    Image.fromarray(cv2.GaussianBlur(np.asarray(Image.open(o)), (0, 0), 2.0)).save(plastic)
+    code, out, err = run(["metrics", o, plastic, o], capsys)
+    assert code == 0, err
+    rep = json.loads(out)
+    assert rep["bands"]["pores"]["restored_ratio"] == pytest.approx(1.0)
+    assert rep["bands"]["pores"]["ai_ratio"] < 0.5
+
+
+@pytest.mark.parametrize("make_args, words", [
+    (lambda d, o, a: ["restore", d / "text.jpg", a, "-o", d / "x.jpg"], "not an image"),
+    (lambda d, o, a: ["restore", o, a, "-o", a], "never overwritten"),
+    (lambda d, o, a: ["restore", o, a, "-o", d / "missing" / "x.jpg", "--mask", "none"], "does not exist"),
+    (lambda d, o, a: ["restore", o, a, "-o", d / "x.jpg", "--radius", "40", "--mask", "none"], "between 0.5 and 10"),
+    (lambda d, o, a: ["restore", o, a, "-o", d / "x.jpg", "--mask", d / "small.png"], "the mask"),
+    (lambda d, o, a: ["restore", o, d / "nofile.jpg", "-o", d / "x.jpg"], "does not exist"),
+])
+def test_errors_are_one_line_and_leave_inputs_alone(pair, tmp_path, capsys, make_args, words):
+    o, a = pair
+    (tmp_path / "text.jpg").write_text("just some text")
+    Image.new("L", (20, 20)).save(tmp_path / "small.png")
+    before = {p: p.read_bytes() for p in (o, a)}
+    code, out, err = run(make_args(tmp_path, o, a), capsys)
+    assert code != 0
+    assert err.count("\n") == 1 and err.startswith("retexture: error:") and words.lower() in err.lower()
+    assert "Traceback" not in err
+    assert all(p.read_bytes() == b for p, b in before.items())
+    assert not (tmp_path / "x.jpg").exists()
+    assert not list(tmp_path.glob(".retexture-*"))  # nothing half-written
+
+
+def test_python_dash_m_and_console_script_agree(pair, tmp_path):
+    o, a = pair
+    script = Path(sys.executable).with_name("retexture")  # installed beside the interpreter
+    for cmd in ([sys.executable, "-m", "processing"], [str(script)]):
+        res = subprocess.run(cmd + ["restore", str(o), str(tmp_path / "text.txt"), "-o", str(tmp_path / "y.jpg")],
+                             capture_output=True, text=True)
+        assert res.returncode == 1 and "Traceback" not in res.stderr and "does not exist" in res.stderr

@@ -1,0 +1,180 @@
+"""Image I/O: depths, formats, orientation, ICC/EXIF, alpha, gray, safe writes."""
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageOps
+
+from processing.image_io import (ImageReadError, ImageWriteError, apply_orientation, encode_image,
+                                 read_image, write_image)
+
+
+@pytest.fixture(scope="module")
+def srgb_icc():
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.fixture(scope="module")
+def exif_bytes():
+    ex = Image.Exif()
+    ex[0x010F] = "RetextureCam"     # Make
+    ex[0x0110] = "Model R1"         # Model
+    ex[0x013B] = "A. Photographer"  # Artist
+    return ex.tobytes()
+
+
+def gradient16(h=40, w=56):
+    yy, xx = np.mgrid[:h, :w]
+    r = (xx * 1171 + yy * 13) % 65536
+    return np.dstack([r, (r * 7) % 65536, (yy * 1500) % 65536]).astype(np.uint16)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_16_bit_goes_in_and_comes_out_16_bit(tmp_path, fmt):
+    px = gradient16()
+    src = tmp_path / f"in.{fmt.lower()}"
+    src.write_bytes(encode_image(px, fmt))
+    img = read_image(src)
+    assert img.pixels.dtype == np.uint16 and img.bit_depth == 16
+    np.testing.assert_array_equal(img.pixels, px)
+    out = write_image(tmp_path / f"out.{fmt.lower()}", img.pixels, img)
+    back = read_image(out)
+    assert back.pixels.dtype == np.uint16
+    np.testing.assert_array_equal(back.pixels, px)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_icc_and_exif_survive_a_round_trip(tmp_path, fmt, srgb_icc, exif_bytes):
+    px = (gradient16() >> 8).astype(np.uint8)
+    im = Image.fromarray(px)
+    buf = io.BytesIO()
+    im.save(buf, fmt, icc_profile=srgb_icc, exif=exif_bytes, **({"quality": 95} if fmt != "PNG" else {}))
+    src = tmp_path / f"in.{fmt.lower()}"
+    src.write_bytes(buf.getvalue())
+    img = read_image(src)
+    assert img.icc_profile == srgb_icc
+    out = write_image(tmp_path / f"out.{fmt.lower()}", img.pixels, img)
+    with Image.open(out) as back:
+        assert back.format == fmt
+        assert back.info.get("icc_profile") == srgb_icc
+        exif = back.getexif()
+        assert exif.get(0x010F) == "RetextureCam"
+        assert exif.get(0x013B) == "A. Photographer"
+
+
+def test_16_bit_png_keeps_icc(tmp_path, srgb_icc, exif_bytes):
+    px = gradient16()
+    out = tmp_path / "o.png"
+    out.write_bytes(encode_image(px, "PNG", icc_profile=srgb_icc, exif=exif_bytes))
+    img = read_image(out)
+    assert img.pixels.dtype == np.uint16 and img.icc_profile == srgb_icc
+    with Image.open(out) as back:
+        assert back.getexif().get(0x0110) == "Model R1"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_rotated_input_comes_out_upright(tmp_path, orientation):
+    # An asymmetric picture: a bright block in the top-left corner.
+    upright = np.zeros((30, 50, 3), np.uint8)
+    upright[2:8, 3:15] = 250
+    upright[20:, 40:] = (0, 0, 200)
+    # Store it the way a camera would for this orientation: Pillow's exif_transpose
+    # (an independent implementation) must turn the stored file back upright.
+    stored = Image.fromarray(upright)
+    inverse = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+               4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+               6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270}
+    if orientation in inverse:
+        stored = stored.transpose(inverse[orientation])
+    ex = Image.Exif()
+    ex[0x0112] = orientation
+    path = tmp_path / "rot.png"
+    stored.save(path, exif=ex.tobytes())
+    with Image.open(path) as check:
+        np.testing.assert_array_equal(np.asarray(ImageOps.exif_transpose(check)), upright)
+    img = read_image(path)
+    np.testing.assert_array_equal(img.pixels, upright)
+    out = write_image(tmp_path / "out.png", img.pixels, img)
+    with Image.open(out) as back:
+        assert back.getexif().get(0x0112, 1) == 1  # not rotated a second time by viewers
+        np.testing.assert_array_equal(np.asarray(back), upright)
+
+
+def test_gray_stays_gray_and_alpha_is_restored(tmp_path):
+    gray = (np.arange(64 * 48) % 251).reshape(48, 64).astype(np.uint8)
+    Image.fromarray(gray).save(tmp_path / "g.png")
+    img = read_image(tmp_path / "g.png")
+    assert img.pixels.ndim == 2
+    with Image.open(write_image(tmp_path / "g_out.png", img.pixels, img)) as back:
+        assert back.mode == "L"
+    rgba = np.dstack([np.full((48, 64, 3), 90, np.uint8), gray])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    img = read_image(tmp_path / "a.png")
+    assert img.pixels.shape == (48, 64, 3)
+    np.testing.assert_array_equal(img.alpha, gray)
+    with Image.open(write_image(tmp_path / "a_out.png", img.pixels, img)) as back:
+        assert back.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(back)[..., 3], gray)
+
+
+def test_cmyk_jpeg_is_converted_to_rgb(tmp_path):
+    Image.new("CMYK", (40, 30), (0, 255, 255, 0)).save(tmp_path / "c.jpg")  # pure red
+    img = read_image(tmp_path / "c.jpg")
+    assert img.pixels.shape == (30, 40, 3)
+    r, g, b = img.pixels[15, 20].astype(int)
+    assert r > 200 and g < 60 and b < 60
+    assert any("CMYK" in n for n in img.notes)
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"", "empty"),
+    (b"hello, this is text", "not an image"),
+])
+def test_unreadable_input_is_one_clear_sentence(tmp_path, content, words):
+    p = tmp_path / "bad.jpg"
+    p.write_bytes(content)
+    with pytest.raises(ImageReadError) as err:
+        read_image(p)
+    assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_truncated_jpeg_is_refused(tmp_path):
+    buf = io.BytesIO()
+    Image.fromarray((gradient16() >> 8).astype(np.uint8)).save(buf, "JPEG")
+    with pytest.raises(ImageReadError, match="damaged or incomplete"):
+        read_image(buf.getvalue()[: len(buf.getvalue()) // 2])
+
+
+def test_pixel_limit(tmp_path):
+    Image.new("RGB", (300, 200)).save(tmp_path / "big.png")
+    with pytest.raises(ImageReadError, match="over the limit"):
+        read_image(tmp_path / "big.png", max_pixels=50_000)
+
+
+def test_never_overwrites_an_input(tmp_path):
+    p = tmp_path / "in.png"
+    Image.new("RGB", (20, 20), (10, 20, 30)).save(p)
+    before = p.read_bytes()
+    img = read_image(p)
+    with pytest.raises(ImageWriteError, match="never overwritten"):
+        write_image(tmp_path / "." / "in.png", img.pixels, img, inputs=[p])
+    assert p.read_bytes() == before
+
+
+def test_missing_output_folder_is_a_clear_error(tmp_path):
+    img = read_image(encode_image(np.zeros((4, 4, 3), np.uint8), "PNG"))
+    with pytest.raises(ImageWriteError, match="does not exist"):
+        write_image(tmp_path / "nope" / "o.png", img.pixels, img)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_apply_orientation_matches_pillow():
+    a = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    for o in range(1, 9):
+        ex = Image.Exif()
+        ex[0x0112] = o
+        im = Image.fromarray(a)
+        im.info["exif"] = ex.tobytes()
+        im.getexif()[0x0112] = o
+        np.testing.assert_array_equal(apply_orientation(a, o), np.asarray(ImageOps.exif_transpose(im)))
