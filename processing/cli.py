@@ -119,17 +119,16 @@ def preset_from_args(args) -> Preset:
 
 
 def load_mask(path, shape) -> np.ndarray:
-    """A mask image as float32 (H, W) in [0, 1], checked against the image size."""
-    img = read_image(path)
-    m = img.pixels
+    """A mask image (H, W), checked against the image size. Kept in its stored
+    depth (uint8 0-255 is a valid mask everywhere): converting 24 MP to float
+    here would cost more than the restore needs."""
+    m = read_image(path).pixels
     if m.ndim == 3:
         m = m.max(axis=2)  # a coloured mask painted on RGB: any channel counts
     if m.shape != tuple(shape[:2]):
         raise CliError(f"The mask {Path(path).name} is {m.shape[1]}x{m.shape[0]} but the retouched image is "
                        f"{shape[1]}x{shape[0]}: make the mask from the retouched image.")
-    from processing.tiles import mask_to_float
-
-    return mask_to_float(m)
+    return m
 
 
 def _auto_mask(ai: LoadedImage, preset: Preset):
@@ -144,21 +143,16 @@ def cmd_restore(args) -> int:
     max_pixels = int(args.max_pixels * 1e6)
     out = check_output_path(args.output, [args.original, args.retouched])
     fmt = output_format(out, None) if out.suffix else None
-    original = read_image(args.original, max_pixels=max_pixels)
     ai = read_image(args.retouched, max_pixels=max_pixels)
-    for note in original.notes + ai.notes:
-        print(note)
-    if original.is_gray != ai.is_gray:
-        # One of them gray: work in the AI image's colour layout.
-        original.pixels = _match_channels(original.pixels, ai.is_gray)
-    original_pixels = original.pixels
-    if original_pixels.dtype != ai.pixels.dtype:
-        from processing.tiles import from_float, to_float
-
-        original_pixels = from_float(to_float(original_pixels), ai.pixels.dtype)
-    coverage = None
-    if preset.method != "synthetic":
+    original_pixels, coverage = None, None
+    notes = list(ai.notes)
+    if preset.method != "synthetic":  # synthetic grain never reads the original
+        original = read_image(args.original, max_pixels=max_pixels)
+        notes = original.notes + notes
+        original_pixels = _match_layout(original.pixels, ai.pixels)
         original_pixels, coverage = _align(original_pixels, ai.pixels, preset.align)
+    for note in notes:
+        print(note)
     if args.mask == "none":
         mask = None
     elif args.mask == "auto":
@@ -167,10 +161,12 @@ def cmd_restore(args) -> int:
     else:
         mask = load_mask(args.mask, ai.pixels.shape)
     if coverage is not None:
-        mask = coverage if mask is None else mask * coverage
+        from processing.tiles import mask_to_float
+
+        mask = coverage if mask is None else mask_to_float(mask) * coverage
     from processing.restore import restore
 
-    result = restore(original_pixels if preset.method != "synthetic" else None, ai.pixels, mask, preset)
+    result = restore(original_pixels, ai.pixels, mask, preset)
     fmt = fmt or ai.format
     written = write_image(out, result, ai, fmt=fmt, inputs=[args.original, args.retouched])
     depth = {8: "8-bit", 16: "16-bit", 32: "32-bit float"}[ai.bit_depth] if fmt in ("PNG", "TIFF") else "8-bit"
@@ -180,14 +176,17 @@ def cmd_restore(args) -> int:
     return 0
 
 
-def _match_channels(pixels: np.ndarray, want_gray: bool) -> np.ndarray:
+def _match_layout(pixels: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``pixels`` in the colour layout (gray or RGB) and depth of ``like``."""
     from processing.filters import luminance
     from processing.tiles import from_float, to_float
 
-    if want_gray and pixels.ndim == 3:
-        return from_float(luminance(to_float(pixels)), pixels.dtype)
-    if not want_gray and pixels.ndim == 2:
-        return np.repeat(pixels[..., None], 3, axis=2)
+    if like.ndim == 2 and pixels.ndim == 3:
+        pixels = from_float(luminance(to_float(pixels)), pixels.dtype)
+    elif like.ndim == 3 and pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], like.shape[2], axis=2)
+    if pixels.dtype != like.dtype:
+        pixels = from_float(to_float(pixels), like.dtype)
     return pixels
 
 
@@ -225,8 +224,7 @@ def cmd_metrics(args) -> int:
         sizes = ", ".join(f"{im.size[0]}x{im.size[1]}" for im in images)
         raise CliError(f"The three images must have the same size (got {sizes}); align them first.")
     pixels = [im.pixels for im in images]
-    if len({p.ndim for p in pixels}) != 1:
-        pixels = [_match_channels(p, want_gray=False) for p in pixels]
+    pixels = [_match_layout(p, pixels[1]) for p in pixels]
     mask = load_mask(args.mask, pixels[1].shape) if args.mask else None
     report = texture_report(*pixels, mask)
     print(json.dumps(report, indent=2, default=_json_number))

@@ -140,6 +140,9 @@ def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            # TIFFs Pillow cannot open (float or 16-bit RGB): tifffile reads them.
+            return _decode_tiff_only(data, name, max_pixels)
         raise ImageReadError(f"{name} is not an image Retexture can read: use {READABLE}.") from None
     fmt = im.format or ""
     if fmt == "MPO":  # multi-picture JPEG from some cameras: the first frame is a JPEG
@@ -213,19 +216,40 @@ def _decode_cv2(data: bytes, name: str):
     return _split_channels(arr, name)
 
 
-def _decode_tiff(data: bytes, im: Image.Image, name: str):
+def _decode_tiff_only(data: bytes, name: str, max_pixels: int) -> LoadedImage:
+    """A TIFF that only tifffile reads: pixels, ICC profile and page count."""
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        n_pages = len(tif.pages)
+        h, w = page.shape[:2] if page.planarconfig != 2 or page.ndim < 3 else page.shape[1:3]
+        icc = page.tags.get(34675)
+        icc = bytes(icc.value) if icc is not None else None
+    if w * h > max_pixels:
+        raise ImageReadError(
+            f"{name} has {w * h / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP: "
+            "downscale it or raise the pixel limit.")
+    pixels, alpha = _decode_tiff(data, None, name)
+    notes = [f"{name} holds {n_pages} frames or pages; the first one is used."] if n_pages > 1 else []
+    return LoadedImage(np.ascontiguousarray(pixels), alpha, "TIFF", icc, None, notes, name)
+
+
+def _decode_tiff(data: bytes, im: Image.Image | None, name: str):
     import tifffile
 
     with tifffile.TiffFile(io.BytesIO(data)) as tif:
         page = tif.pages[0]
         arr = page.asarray()
         photometric = page.photometric
-    if photometric == tifffile.PHOTOMETRIC.SEPARATED or im.mode == "CMYK":
+    if photometric == tifffile.PHOTOMETRIC.SEPARATED and im is not None:
         pixels, alpha, _, _ = _decode_pil(im, None, name)
         return pixels, alpha
-    if photometric == tifffile.PHOTOMETRIC.PALETTE:
+    if photometric == tifffile.PHOTOMETRIC.PALETTE and im is not None:
         pixels, alpha, _, _ = _decode_pil(im, None, name)
         return pixels, alpha
+    if photometric in (tifffile.PHOTOMETRIC.SEPARATED, tifffile.PHOTOMETRIC.PALETTE):
+        raise ImageReadError(f"{name} is a CMYK or palette TIFF Retexture cannot convert: save it as RGB.")
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
         arr = np.moveaxis(arr, 0, -1)  # planar configuration
     if arr.dtype == np.bool_:
