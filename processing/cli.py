@@ -30,8 +30,11 @@ _METHOD_OPTIONS = {
     "amount": ("synthetic", "amount"), "grain_size": ("synthetic", "grain_size"),
     "seed": ("synthetic", "seed"), "opacity": ("synthetic", "opacity"),
     "monochrome": ("synthetic", "monochrome"), "radius": ("graft", "radius"),
-    "blur": ("freqsep", "blur"), "mode": ("freqsep", "mode"),
-    "strength": (None, "strength"), "shadows": (None, "shadows"), "highlights": (None, "highlights"),
+    "blur": ("freqsep", "blur"), "mode": ("freqsep", "mode"), "cutoff": ("match", "cutoff"),
+    "region_forehead": ("match", "forehead"), "region_cheeks": ("match", "cheeks"),
+    "region_nose": ("match", "nose"), "region_chin": ("match", "chin"),
+    "strength": (None, "strength"), "blemish": (None, "blemish"),
+    "shadows": (None, "shadows"), "highlights": (None, "highlights"),
 }
 
 
@@ -50,12 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("original", help="the photo before AI retouching")
     p.add_argument("retouched", help="the AI-retouched photo (the base; keeps its size and format)")
     p.add_argument("-o", "--output", required=True, help="output file (.jpg/.png/.tif/.webp; default format: the retouched image's)")
-    p.add_argument("--method", choices=METHODS, help="synthetic grain, high-pass graft, or frequency separation (default: graft)")
+    p.add_argument("--method", choices=METHODS,
+                   help="match (default: every smoothed band back to the original's energy), synthetic grain, "
+                        "high-pass graft, or frequency separation")
     p.add_argument("--mask", default="auto",
                    help="'auto' (skin mask from face landmarks, the default), 'none' (whole image) or a mask image file")
     p.add_argument("--preset", help="JSON preset with the settings (options below override it)")
     p.add_argument("--save-preset", metavar="FILE", help="also write the settings used to this JSON preset")
     p.add_argument("--no-align", action="store_true", help="do not align the original onto the retouched image")
+    g = p.add_argument_group("match")
+    g.add_argument("--cutoff", type=float, help="match bands finer than this radius in px (default 0 = read off the texture spectrum)")
+    for region in ("forehead", "cheeks", "nose", "chin"):
+        g.add_argument(f"--region-{region}", type=float, metavar="PCT", help=f"strength on the {region}, %% (default 100)")
     g = p.add_argument_group("synthetic grain")
     g.add_argument("--amount", type=float, help=f"grain strength, %% of full scale ({_range('synthetic', 'amount')}, default 3)")
     g.add_argument("--grain-size", type=float, help=f"grain blur in px ({_range('synthetic', 'grain_size')}, default 0.5; larger for 24 MP)")
@@ -68,8 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("frequency separation")
     g.add_argument("--blur", type=float, help=f"low-pass blur in px ({_range('freqsep', 'blur')}, default 6)")
     g.add_argument("--mode", choices=("add", "replace"), help="add the original's high band, or replace the AI's (default add)")
-    g = p.add_argument_group("graft and frequency separation")
+    g = p.add_argument_group("match, graft and frequency separation")
     g.add_argument("--strength", type=float, help="%% of the original's detail: 100 = as in the original (default), 200 = doubled")
+    g.add_argument("--blemish", type=float,
+                   help="sensitivity %% of the protection that keeps spots the AI removed from coming back "
+                        "(0 = off; default 50 for match, 0 for graft and freqsep)")
     g = p.add_argument_group("luminosity protection (all methods)")
     g.add_argument("--shadows", type=float, help="fade texture out below this luminance, %% (0 = off)")
     g.add_argument("--highlights", type=float, help="fade texture out above this luminance, %% (100 = off)")
@@ -107,8 +119,8 @@ def preset_from_args(args) -> Preset:
             continue
         if section is None:
             section = preset.method
-            if name == "strength" and section == "synthetic":
-                raise SettingsError("--strength applies to graft and freqsep; for synthetic grain use --opacity or --amount.")
+            if name in ("strength", "blemish") and section == "synthetic":
+                raise SettingsError(f"--{name} does not apply to synthetic grain (use --opacity or --amount).")
         changes.setdefault(section, {})[name] = value
     for key in ("forehead", "feather"):
         if getattr(args, key, None) is not None:
@@ -135,7 +147,7 @@ def _auto_mask(ai: LoadedImage, preset: Preset):
     from processing.skin_mask import propose_skin_mask
 
     proposal = propose_skin_mask(ai.pixels, forehead=preset.mask.forehead, feather=preset.mask.feather)
-    return proposal.mask, len(proposal.faces), proposal.message
+    return proposal.mask, proposal.faces, proposal.message
 
 
 def cmd_restore(args) -> int:
@@ -153,6 +165,7 @@ def cmd_restore(args) -> int:
         original_pixels, coverage = _align(original_pixels, ai.pixels, preset.align)
     for note in notes:
         print(note)
+    faces = []
     if args.mask == "none":
         mask = None
     elif args.mask == "auto":
@@ -166,7 +179,16 @@ def cmd_restore(args) -> int:
         mask = coverage if mask is None else mask_to_float(mask) * coverage
     from processing.restore import restore
 
-    result = restore(original_pixels, ai.pixels, mask, preset)
+    if preset.method == "match":
+        from processing.match import plan_match, texture_match
+
+        plan = plan_match(original_pixels, ai.pixels, mask, preset.match, faces)
+        print(f"Match: cut-off {plan.cutoff:.1f} px ({'automatic' if preset.match.cutoff == 0 else 'set'}; "
+              f"the spectrum suggests {plan.auto_cutoff:.1f} px)"
+              + ("; removed blemishes kept clean." if plan.blemish is not None else "."))
+        result = texture_match(original_pixels, ai.pixels, mask, preset.match, faces, plan=plan)
+    else:
+        result = restore(original_pixels, ai.pixels, mask, preset)
     fmt = fmt or ai.format
     written = write_image(out, result, ai, fmt=fmt, inputs=[args.original, args.retouched])
     depth = {8: "8-bit", 16: "16-bit", 32: "32-bit float"}[ai.bit_depth] if fmt in ("PNG", "TIFF") else "8-bit"
@@ -208,6 +230,9 @@ def _align(original: np.ndarray, ai: np.ndarray, enabled: bool):
 
 def _describe(preset: Preset) -> str:
     s = preset.settings
+    if preset.method == "match":
+        cut = "automatic cut-off" if s.cutoff == 0 else f"cut-off {s.cutoff:g} px"
+        return f"match ({cut}, strength {s.strength:g} %, blemish protection {s.blemish:g} %)"
     if preset.method == "synthetic":
         return f"synthetic grain (amount {s.amount:g} %, grain {s.grain_size:g} px, seed {s.seed})"
     if preset.method == "graft":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from processing.graft import add_detail
+from processing.graft import add_detail, with_blemish_protection
 from processing.settings import FreqSepSettings
 
 
@@ -33,5 +33,6 @@ def frequency_separation(original: np.ndarray, ai: np.ndarray, mask: np.ndarray 
     -------
     ndarray like ``ai``; equal to ``ai`` bit for bit where ``mask == 0``.
     """
+    mask = with_blemish_protection(original, ai, mask, settings.blemish, settings.blur)
     return add_detail(original, ai, mask, settings.blur, settings.strength / 100.0,
                       settings.mode == "replace", settings.shadows / 100.0, settings.highlights / 100.0)

@@ -49,8 +49,21 @@ def high_pass_graft(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | Non
     -------
     ndarray like ``ai``; equal to ``ai`` bit for bit where ``mask == 0``.
     """
+    mask = with_blemish_protection(original, ai, mask, settings.blemish, settings.radius)
     return add_detail(original, ai, mask, settings.radius, settings.strength / 100.0, False,
                       settings.shadows / 100.0, settings.highlights / 100.0)
+
+
+def with_blemish_protection(original, ai, mask, sensitivity: float, radius: float):
+    """The mask times the removed-blemish protection (unchanged when it is off)."""
+    if sensitivity <= 0:
+        return mask
+    from processing.blemish import blemish_protection
+
+    weight = blemish_protection(original, ai, mask, sensitivity, scale=max(1.0, radius / 2), margin=max(2.0, radius))
+    if weight is None:
+        return mask
+    return weight if mask is None else mask_to_float(mask) * weight
 
 
 def add_detail(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None, sigma: float,

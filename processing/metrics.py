@@ -106,8 +106,13 @@ def texture_report(original: np.ndarray, ai: np.ndarray, restored: np.ndarray,
         {"bands": {"pores": {"original": E, "ai": E, "restored": E,
                              "ai_ratio": E_ai / E_o, "restored_ratio": E_r / E_o}, ...},
          "tone_vs_ai": {"mean_abs_lsb": ..., "mean_lsb": ...},
-         "laplacian_variance": {"original": ..., "ai": ..., "restored": ...}}
+         "laplacian_variance": {"original": ..., "ai": ..., "restored": ...},
+         "spectrum": {"scales_px": [0.5, 1, ...], "ai": [...], "result": [...]}}
+
+    ``spectrum`` holds the octave-band ratios to the original (band ``s`` to ``2 s``).
     """
+    from processing.spectrum import spectrum_report
+
     energies = {name: band_energies(img, mask) for name, img in
                 (("original", original), ("ai", ai), ("restored", restored))}
     bands = {}
@@ -122,4 +127,5 @@ def texture_report(original: np.ndarray, ai: np.ndarray, restored: np.ndarray,
         "tone_vs_ai": tone_difference(restored, ai, mask),
         "laplacian_variance": {k: laplacian_variance(v, mask) for k, v in
                                (("original", original), ("ai", ai), ("restored", restored))},
+        "spectrum": spectrum_report(original, ai, restored, mask),
     }

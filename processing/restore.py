@@ -1,4 +1,4 @@
-"""One entry point for the three methods, chosen by a preset or a settings object."""
+"""One entry point for the restoration methods, chosen by a preset or a settings object."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ import numpy as np
 
 from processing.frequency_separation import frequency_separation
 from processing.graft import high_pass_graft
-from processing.settings import FreqSepSettings, GraftSettings, Preset, SyntheticSettings
+from processing.settings import FreqSepSettings, GraftSettings, MatchSettings, Preset, SyntheticSettings
 from processing.synthetic import synthetic_texture
 
 
 def restore(original: np.ndarray | None, ai: np.ndarray, mask: np.ndarray | None,
-            settings) -> np.ndarray:
+            settings, faces=()) -> np.ndarray:
     """Restore texture with the method a settings object (or a Preset) names.
 
     ``original`` may be None for the synthetic method, which does not read it.
+    ``faces`` (FaceMask list from the skin mask) enables regional strength in
+    match mode.
     """
     if isinstance(settings, Preset):
         settings = settings.settings
@@ -26,6 +28,10 @@ def restore(original: np.ndarray | None, ai: np.ndarray, mask: np.ndarray | None
         raise ValueError(
             f"The original is {original.shape[1]}x{original.shape[0]} but the retouched image is "
             f"{ai.shape[1]}x{ai.shape[0]}: align the pair first.")
+    if isinstance(settings, MatchSettings):
+        from processing.match import texture_match
+
+        return texture_match(original, ai, mask, settings, faces)
     if isinstance(settings, GraftSettings):
         return high_pass_graft(original, ai, mask, settings)
     if isinstance(settings, FreqSepSettings):

@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-METHODS = ("synthetic", "graft", "freqsep")
+METHODS = ("match", "synthetic", "graft", "freqsep")
 PRESET_VERSION = 1
 
 
@@ -34,10 +34,14 @@ RANGES: dict[str, dict[str, tuple[float, float, str]]] = {
     "synthetic": {"amount": (0.0, 10.0, " %"), "grain_size": (0.2, 5.0, " px"),
                   "opacity": (0.0, 100.0, " %"), "seed": (0, 2**31 - 1, ""),
                   "shadows": (0.0, 50.0, " %"), "highlights": (50.0, 100.0, " %")},
-    "graft": {"radius": (0.5, 10.0, " px"), "strength": (0.0, 200.0, " %"),
+    "graft": {"radius": (0.5, 10.0, " px"), "strength": (0.0, 200.0, " %"), "blemish": (0.0, 100.0, " %"),
               "shadows": (0.0, 50.0, " %"), "highlights": (50.0, 100.0, " %")},
-    "freqsep": {"blur": (1.0, 30.0, " px"), "strength": (0.0, 200.0, " %"),
+    "freqsep": {"blur": (1.0, 30.0, " px"), "strength": (0.0, 200.0, " %"), "blemish": (0.0, 100.0, " %"),
                 "shadows": (0.0, 50.0, " %"), "highlights": (50.0, 100.0, " %")},
+    "match": {"cutoff": (0.0, 24.0, " px (0 = automatic)"), "strength": (0.0, 200.0, " %"),
+              "blemish": (0.0, 100.0, " %"), "forehead": (0.0, 200.0, " %"), "cheeks": (0.0, 200.0, " %"),
+              "nose": (0.0, 200.0, " %"), "chin": (0.0, 200.0, " %"),
+              "shadows": (0.0, 50.0, " %"), "highlights": (50.0, 100.0, " %")},
     "mask": {"forehead": (0.0, 0.6, " of the face height"), "feather": (0.0, 0.2, " of the face height")},
 }
 
@@ -108,11 +112,13 @@ class GraftSettings(_Section):
     radius : High Pass radius in px (1.5-3 px: pores).
     strength : % of the original's detail; 100 % = the original's amount
         (Photoshop's Linear Light at 50 % opacity), 200 % = doubled.
+    blemish : sensitivity in % of the removed-blemish protection (0 = off).
     """
 
     section = "graft"
     radius: float = 2.0
     strength: float = 100.0
+    blemish: float = 0.0
     shadows: float = 0.0
     highlights: float = 100.0
 
@@ -125,12 +131,14 @@ class FreqSepSettings(_Section):
     mode : 'add' puts the original's high band on top of the AI image (the
         classic workflow); 'replace' swaps the AI image's high band for it.
     strength : % of the original's high band.
+    blemish : sensitivity in % of the removed-blemish protection (0 = off).
     """
 
     section = "freqsep"
     blur: float = 6.0
     mode: str = "add"
     strength: float = 100.0
+    blemish: float = 0.0
     shadows: float = 0.0
     highlights: float = 100.0
 
@@ -138,6 +146,30 @@ class FreqSepSettings(_Section):
         super().__post_init__()
         if self.mode not in ("add", "replace"):
             raise SettingsError(f"freqsep.mode must be 'add' or 'replace' (got {self.mode!r}).")
+
+
+@dataclass(frozen=True)
+class MatchSettings(_Section):
+    """Match mode: every band the AI smoothed gets the original's energy back.
+
+    cutoff : px; bands finer than this are matched to the original. 0 = read it
+        off the texture spectrum (where the AI's band ratio climbs back to 1).
+    strength : % (100 = the original's energy in every matched band).
+    blemish : sensitivity in % of the protection that keeps spots the AI
+        removed from coming back (0 = off).
+    forehead, cheeks, nose, chin : % strength per region of the face.
+    """
+
+    section = "match"
+    cutoff: float = 0.0
+    strength: float = 100.0
+    blemish: float = 50.0
+    forehead: float = 100.0
+    cheeks: float = 100.0
+    nose: float = 100.0
+    chin: float = 100.0
+    shadows: float = 0.0
+    highlights: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -149,7 +181,7 @@ class MaskSettings(_Section):
     feather: float = 0.04
 
 
-SECTIONS = {"synthetic": SyntheticSettings, "graft": GraftSettings,
+SECTIONS = {"match": MatchSettings, "synthetic": SyntheticSettings, "graft": GraftSettings,
             "freqsep": FreqSepSettings, "mask": MaskSettings}
 
 
@@ -158,7 +190,8 @@ class Preset:
     """Everything a restore needs besides the images: the chosen method and the
     settings of every method (so switching methods in the app keeps them)."""
 
-    method: str = "graft"
+    method: str = "match"
+    match: MatchSettings = field(default_factory=MatchSettings)
     synthetic: SyntheticSettings = field(default_factory=SyntheticSettings)
     graft: GraftSettings = field(default_factory=GraftSettings)
     freqsep: FreqSepSettings = field(default_factory=FreqSepSettings)

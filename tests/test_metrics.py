@@ -36,3 +36,21 @@ def test_tone_difference_in_levels():
     b = np.full((64, 64, 3), 103, np.uint8)
     t = tone_difference(b, a)
     assert t["mean_lsb"] == pytest.approx(3.0, abs=1e-3) and t["mean_abs_lsb"] == pytest.approx(3.0, abs=1e-3)
+
+
+def test_spectrum_ratios_against_reference(textured_face):
+    from processing.spectrum import LADDER, spectrum_report
+
+    smooth = gaussian_filter(textured_face.astype(np.float64), (1.5, 1.5, 0)).round().astype(np.uint8)
+    mask = np.zeros(textured_face.shape[:2], np.float32)
+    mask[120:380, 150:380] = 1.0
+    rep = spectrum_report(textured_face, smooth, textured_face, mask)
+    assert rep["scales_px"] == list(LADDER)
+    assert np.allclose(rep["result"], 1.0)
+    yo, ya = luma(textured_face / 255.0), luma(smooth / 255.0)
+    inside = mask > 0
+    for s, got in zip(LADDER[:3], rep["ai"][:3]):  # reduced copies must not bias the ratios
+        dog = lambda y: gaussian_filter(y, s, truncate=4, mode="mirror") - gaussian_filter(y, 2 * s, truncate=4, mode="mirror")
+        ref = np.mean(dog(ya)[inside] ** 2) / np.mean(dog(yo)[inside] ** 2)
+        assert got == pytest.approx(ref, rel=0.02)
+    assert rep["ai"][0] < rep["ai"][2] < rep["ai"][4]  # smoothing hits fine bands hardest

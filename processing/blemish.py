@@ -1,0 +1,117 @@
+"""Where the AI removed a blemish: keep the original's texture out of it.
+
+A removed spot shows as a strong, local change of the low-pass tone between the
+original and the AI image: ``G_s(O - A)`` stands out from its surroundings
+(``G_4s``) by many times the typical skin-texture difference. Grafting the
+original's high band there would bring the spot back as a ghost (its edges live
+in the high band), so the graft weight goes to 0 there, fading smoothly.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from processing.filters import gaussian_blur, luminance
+from processing.luminosity import smoothstep
+from processing.tiles import mask_bbox, mask_to_float, to_float
+
+# Detection works on a copy whose long side is at most this: a blemish of
+# 4-8 px at 2 MP is 15-30 px at 24 MP, still several pixels after reduction.
+DETECT_MAX_SIDE = 2400
+
+
+def blemish_threshold(sensitivity: float) -> float:
+    """Robust z-score above which a tone change counts as a removed blemish.
+
+    ``sensitivity`` in % (1-100): 50 % gives z = 5, 100 % z = 2.5, 10 % z = 10.
+    """
+    return 250.0 / max(float(sensitivity), 1.0)
+
+
+def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                       sensitivity: float = 50.0, scale: float = 2.0,
+                       margin: float = 4.0, max_spot: float | None = None) -> np.ndarray | None:
+    """Weight in [0, 1] (H, W): 0 where the AI removed a blemish, 1 elsewhere.
+
+    Parameters
+    ----------
+    original, ai : ndarray, same shape
+        uint8, uint16 or float32 in [0, 1].
+    mask : ndarray (H, W) or None
+        Where to look (the skin mask); None = everywhere.
+    sensitivity : float, %
+        Higher finds fainter removed spots; 0 switches protection off (returns None).
+    scale : float, px
+        Low-pass sigma of the tone change, about a quarter of the smallest spot.
+    margin : float, px
+        How far past the spot the weight stays 0 before fading: about the
+        graft radius, since a spot's edge reaches that far into the high band.
+    max_spot : float, px, optional
+        Largest blemish diameter; larger changes are smoothed edges, not spots.
+        Default 16 px per 1000 px of the image's long side (at least 16).
+
+    Returns
+    -------
+    ndarray float32 (H, W), or None when off or nothing was found.
+    """
+    if sensitivity <= 0:
+        return None
+    box = mask_bbox(mask, ai.shape)
+    if box is None:
+        return None
+    h, w = ai.shape[:2]
+    if max_spot is None:
+        max_spot = 16.0 * max(1.0, max(h, w) / 1000.0)
+    halo = int(4 * (4 * scale + margin)) + 2
+    y0, y1, x0, x1 = box
+    y0, y1, x0, x1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
+    diff = luminance(to_float(original[y0:y1, x0:x1])) - luminance(to_float(ai[y0:y1, x0:x1]))
+    m = np.ones(diff.shape, np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
+    f = max(1, int(np.ceil(max(diff.shape) / DETECT_MAX_SIDE)))
+    if f > 1:
+        size = (diff.shape[1] // f, diff.shape[0] // f)
+        diff = cv2.resize(diff, size, interpolation=cv2.INTER_AREA)
+        m_small = cv2.resize(m, size, interpolation=cv2.INTER_AREA)
+    else:
+        m_small = m
+    s = scale / f
+    low = gaussian_blur(diff, s)
+    local = low - gaussian_blur(low, 4 * s)  # a change of its surroundings is not a spot
+    inside = m_small > 0.5
+    if inside.sum() < 16:
+        return None
+    # Robust spread of ordinary differences (texture the AI smoothed) on the skin.
+    vals = local[inside]
+    spread = 1.4826 * float(np.median(np.abs(vals - np.median(vals)))) + 1e-4
+    z = np.abs(local) / spread
+    thr = blemish_threshold(sensitivity)
+    core = ((z > thr) & inside).astype(np.uint8)
+    # A blemish is a compact spot: a long or large region of strong change is an
+    # edge the AI smoothed (hairline, nostril), not something it removed.
+    max_d = max_spot / f
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(core)
+    area = stats[1:, cv2.CC_STAT_AREA].astype(float)
+    extent = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]).astype(float)
+    small = np.zeros(n, bool)
+    # Compact: fills a good part of the disc its extent spans (a fold or a
+    # crescent along an edge does not).
+    small[1:] = (extent <= max_d) & (area >= 0.45 * np.pi / 4 * extent ** 2)
+    if not small.any():
+        return None
+    core = small[labels]
+    # Grow each spot to its faint rim (hysteresis), but only nearby, then past
+    # it by the margin.
+    reach = max(1, int(round(max_d / 4)))
+    near = cv2.dilate(core.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
+    spots = (core | ((z > 0.5 * thr) & (near > 0))).astype(np.float32)
+    grow = max(1, int(round(margin / f)))
+    spots = cv2.dilate(spots, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    # Fade back to full texture over about the margin again.
+    soft = smoothstep(0.0, 0.5, gaussian_blur(spots, max(grow / 2.0, 0.5)))
+    soft = np.maximum(soft, spots)
+    if f > 1:
+        soft = cv2.resize(soft, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+    weight = np.ones((h, w), np.float32)
+    weight[y0:y1, x0:x1] = 1.0 - np.clip(soft, 0.0, 1.0)
+    return weight
