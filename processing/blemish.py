@@ -66,15 +66,15 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
     halo = int(4 * (4 * scale + margin)) + 2
     y0, y1, x0, x1 = box
     y0, y1, x0, x1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
-    diff = luminance(to_float(original[y0:y1, x0:x1])) - luminance(to_float(ai[y0:y1, x0:x1]))
-    m = np.ones(diff.shape, np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
-    f = max(1, int(np.ceil(max(diff.shape) / DETECT_MAX_SIDE)))
-    if f > 1:
-        size = (diff.shape[1] // f, diff.shape[0] // f)
-        diff = cv2.resize(diff, size, interpolation=cv2.INTER_AREA)
-        m_small = cv2.resize(m, size, interpolation=cv2.INTER_AREA)
-    else:
-        m_small = m
+    o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
+    m_small = np.ones(o.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
+    f = max(1, int(np.ceil(max(o.shape[:2]) / DETECT_MAX_SIDE)))
+    if f > 1:  # reduce before converting: 24 MP of float is the slow part
+        # Whole multiples of f keep INTER_AREA on OpenCV's fast integer path.
+        hh, ww = (y1 - y0) // f, (x1 - x0) // f
+        o, a, m_small = (cv2.resize(x[:hh * f, :ww * f], (ww, hh), interpolation=cv2.INTER_AREA)
+                         for x in (o, a, m_small))
+    diff = luminance(to_float(o)) - luminance(to_float(a))
     s = scale / f
     low = gaussian_blur(diff, s)
     local = low - gaussian_blur(low, 4 * s)  # a change of its surroundings is not a spot
@@ -110,8 +110,8 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
     # Fade back to full texture over about the margin again.
     soft = smoothstep(0.0, 0.5, gaussian_blur(spots, max(grow / 2.0, 0.5)))
     soft = np.maximum(soft, spots)
-    if f > 1:
-        soft = cv2.resize(soft, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
     weight = np.ones((h, w), np.float32)
-    weight[y0:y1, x0:x1] = 1.0 - np.clip(soft, 0.0, 1.0)
+    if f > 1:
+        soft = cv2.resize(soft, (soft.shape[1] * f, soft.shape[0] * f), interpolation=cv2.INTER_LINEAR)
+    weight[y0:y0 + soft.shape[0], x0:x0 + soft.shape[1]] = 1.0 - np.clip(soft, 0.0, 1.0)
     return weight

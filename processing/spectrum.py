@@ -105,9 +105,16 @@ def spectrum_report(original: np.ndarray, ai: np.ndarray, result: np.ndarray | N
     return out
 
 
-def removed_scale(ai_ratios: np.ndarray, scales=LADDER, kept: float = 0.65) -> float:
+def removed_scale(ai_ratios: np.ndarray, scales=LADDER, kept: float = 0.5) -> float:
     """The scale up to which the AI removed texture: where its band ratio climbs
-    back to ``kept`` (log-interpolated between band centres).
+    back towards 1 (log-interpolated between band centres).
+
+    "Back towards 1" is relative to how much was removed: a band counts as
+    left alone once its deficit ``1 - r`` is below ``1 - kept`` of the largest
+    deficit: the half-removal point by default. A Gaussian smoother (deficit
+    ~1 in the finest band) is cut where its ratio is back at 0.5, about 1.3
+    times its sigma; a gentle edge-preserving filter that kept 60 % of the
+    finest band is cut where its ratio is back at 0.8.
 
     Parameters
     ----------
@@ -116,7 +123,7 @@ def removed_scale(ai_ratios: np.ndarray, scales=LADDER, kept: float = 0.65) -> f
     scales : sequence of float
         Inner sigmas of the bands (band centre ``s * sqrt(2)``).
     kept : float
-        Ratio from which a band counts as left alone.
+        Ratio from which a band counts as left alone, for a full removal.
 
     Returns
     -------
@@ -125,15 +132,19 @@ def removed_scale(ai_ratios: np.ndarray, scales=LADDER, kept: float = 0.65) -> f
     """
     r = np.nan_to_num(np.asarray(ai_ratios, float), nan=1.0)
     centres = np.asarray(scales, float) * np.sqrt(2)
+    deficit = float(np.max(1.0 - r))
+    if deficit < 0.05:
+        return float(scales[0])
+    level = 1.0 - (1.0 - kept) * deficit
     # Only a run of kept bands from the coarse end counts: a noisy fine band near 1
     # under smoothed mid bands is not "left alone".
-    low = np.nonzero(r < kept)[0]
+    low = np.nonzero(r < level)[0]
     if len(low) == 0:
         return float(scales[0])
-    k = low[-1]  # last band still below `kept`
+    k = low[-1]  # last band still below the level
     if k == len(r) - 1:
         return float(centres[-1])
     # Interpolate the crossing between band k (below) and k + 1 (at or above).
     r0, r1 = max(r[k], 1e-6), max(r[k + 1], 1e-6)
-    t = np.clip((np.log(kept) - np.log(r0)) / (np.log(r1) - np.log(r0) + 1e-12), 0, 1)
+    t = np.clip((np.log(level) - np.log(r0)) / (np.log(r1) - np.log(r0) + 1e-12), 0, 1)
     return float(np.exp(np.log(centres[k]) + t * (np.log(centres[k + 1]) - np.log(centres[k]))))

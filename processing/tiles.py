@@ -129,9 +129,8 @@ def run_kernel(ai: np.ndarray, mask: np.ndarray | None, sources: Sequence[np.nda
         srcs = [to_float(s[hy0:hy1, hx0:hx1]) for s in sources]
         m = np.ones((by1 - by0, x1 - x0), np.float32) if mask is None else mask_to_float(mask[by0:by1, x0:x1])
         a_in = a[window[0]:window[1], window[2]:window[3]]
-        weight = luminosity_weight(luminance(a_in), shadows, highlights)
-        if weight is not None:
-            m = m * weight
+        if shadows > 0 or highlights < 1:
+            m = m * luminosity_weight(luminance(a_in), shadows, highlights)
         r = kernel(a, m, srcs, window, (hy0, hx0))
         out[by0:by1, x0:x1] = from_float(r, ai.dtype)
 
