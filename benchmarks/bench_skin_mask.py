@@ -1,0 +1,129 @@
+"""Speed of the automatic skin mask on 24 MP pictures.
+
+Two scenes, both 6000 x 4000 RGB uint8:
+
+* portrait: ``skimage.data.astronaut()``'s head upscaled so the face is about
+  a quarter of the frame's width;
+* group: seven copies of that head, faces 5 % to 20 % of the long side wide,
+  pasted on a textured background.
+
+Prints, per scene, the wall time of ``propose_skin_mask`` (median of 5, after a
+warm-up that loads the models), the faces found, and a naive reference measured
+in the same run: Face Mesh on the full-resolution frame, polygons filled over
+the whole frame, and a full-resolution float32 Gaussian feather. Targets
+(2-core machine): portrait <= 0.15 s, group <= 1 s.
+
+Run: .venv/bin/python benchmarks/bench_skin_mask.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import skimage.data
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from processing import landmarks  # noqa: E402
+from processing.skin_mask import face_mask, propose_skin_mask  # noqa: E402
+
+H, W = 4000, 6000
+TARGETS = {"portrait": 0.15, "group": 1.0}
+# The astronaut's face is ~95 px wide in the 512 px picture; this crop holds her head.
+HEAD = (slice(20, 215), slice(135, 320))
+FACE_WIDTH = 95.0
+
+
+def textured_background(seed=0):
+    rng = np.random.default_rng(seed)
+    low = cv2.resize((rng.random((8, 12, 3)) * 120 + 70).astype(np.uint8), (W, H),
+                     interpolation=cv2.INTER_CUBIC)
+    grain = cv2.resize(rng.normal(0, 10, (H // 4, W // 4)).astype(np.float32), (W, H))
+    return np.clip(low + grain[..., None], 0, 255).astype(np.uint8)
+
+
+def make_portrait():
+    head = skimage.data.astronaut()[20:260, 100:360]
+    s = H / head.shape[0]
+    big = cv2.resize(head, (round(head.shape[1] * s), H), interpolation=cv2.INTER_CUBIC)
+    canvas = textured_background(0)
+    x0 = (W - big.shape[1]) // 2
+    canvas[:, x0:x0 + big.shape[1]] = big
+    return canvas
+
+
+def make_group():
+    head = skimage.data.astronaut()[HEAD]
+    canvas = textured_background(1)
+    # (face width as a fraction of the long side, x, y): no two crops overlap.
+    for frac, x, y in [(0.20, 3500, 100), (0.15, 100, 2000), (0.12, 1900, 200), (0.10, 2100, 2500),
+                       (0.08, 150, 300), (0.06, 4300, 3000), (0.05, 1100, 1400)]:
+        s = frac * W / FACE_WIDTH
+        face = cv2.resize(head, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)
+        canvas[y:y + face.shape[0], x:x + face.shape[1]] = face
+    return canvas, 7
+
+
+def naive(image, feather=0.04, forehead=0.25):
+    """Face Mesh on the whole full-res frame, full-frame raster and float blur."""
+    import mediapipe as mp
+    with landmarks._LOCK:
+        if "naive_mesh" not in landmarks._MODELS:
+            landmarks._MODELS["naive_mesh"] = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=20, refine_landmarks=True)
+        result = landmarks._MODELS["naive_mesh"].process(image)
+    h, w = image.shape[:2]
+    mask = np.zeros((h, w), np.float32)
+    found = result.multi_face_landmarks or []
+    for face in found:
+        pts = np.array([(p.x * w, p.y * h) for p in face.landmark], np.float32)
+        lm = landmarks.FaceLandmarks(pts, (0, 0, w, h), 1.0, 0.0)
+        fm = face_mask(lm, (h, w), forehead)
+        one = np.zeros((h, w), np.float32)
+        cv2.fillPoly(one, [np.round(fm.oval).astype(np.int32)], 1.0)
+        for hole in fm.holes.values():
+            cv2.fillPoly(one, [np.round(hole).astype(np.int32)], 0.0)
+        sigma = feather * fm.height / 2.563
+        one = cv2.GaussianBlur(one, (0, 0), sigma)
+        np.maximum(mask, one, out=mask)
+    return mask, len(found)
+
+
+def timed(fn, *args, repeat=5):
+    times, out = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn(*args)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times), out
+
+
+def main():
+    scenes = {"portrait": (make_portrait(), 1), "group": make_group()}
+    t = time.perf_counter()
+    propose_skin_mask(scenes["portrait"][0])  # warm-up: loads the models
+    print(f"warm-up (model loading + first call): {time.perf_counter() - t:.2f} s")
+    # Wall times scale with other work on the machine: show how busy it is.
+    print(f"load average (1 min) on {os.cpu_count()} cores: {os.getloadavg()[0]:.1f}\n")
+    all_met = True
+    for name, (image, expected) in scenes.items():
+        fast, proposal = timed(propose_skin_mask, image)
+        slow, (_, naive_found) = timed(naive, image, repeat=3)
+        met = fast <= TARGETS[name]
+        all_met &= met and len(proposal.faces) == expected
+        print(f"{name:9s} {W}x{H}: propose_skin_mask {fast * 1000:7.1f} ms  "
+              f"({len(proposal.faces)}/{expected} faces)  | naive {slow * 1000:7.1f} ms "
+              f"({naive_found}/{expected} faces)  | {slow / fast:5.1f}x faster  | "
+              f"target {TARGETS[name]:.2f} s {'met' if met else 'MISSED'}")
+    print("\nall targets met" if all_met else "\nsome targets MISSED")
+    return 0 if all_met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""Face landmarks and the automatic skin mask.
+
+The reference points below were picked BY EYE on a 4x / 8x enlarged crop of
+``skimage.data.astronaut()`` with a 5 px grid drawn on it, not from the code's
+output. Coordinates are (x, y) pixels of the 512 x 512 picture.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import skimage.data
+from skimage.measure import points_in_poly
+
+from processing.skin_mask import (FaceMask, SkinMaskProposal, clip_polygon, grow_polygon, polygon_area,
+                                  propose_skin_mask, rasterize_face, region_masks)
+
+SKIN = {
+    "right_cheek": (197, 125),  # picture's left cheek, between nose and jaw, at nose height
+    "left_cheek": (255, 126),   # picture's right cheek, same height
+    "forehead": (224, 82),      # between the fringe (y ~ 76) and the brows (y ~ 90)
+    "chin": (222, 168),         # between the lower lip (y ~ 157) and the jaw edge (y ~ 179)
+}
+NOT_SKIN = {
+    "right_pupil": (203, 101),  # dark centre of the picture's left eye
+    "left_pupil": (246, 103),   # dark centre of the picture's right eye
+    "right_brow": (205, 91),    # middle of the picture's left brow
+    "left_brow": (248, 93),     # middle of the picture's right brow
+    "mouth": (222, 146),        # teeth, centre of the open smile
+}
+FACE_CENTER = (224, 124)        # nose, roughly the middle of the face
+ASTRONAUT_SIZE = 512
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def astronaut_proposal(astronaut):
+    return propose_skin_mask(astronaut)
+
+
+def _check_points(mask, transform=lambda x, y: (x, y)):
+    for name, (x, y) in SKIN.items():
+        u, v = transform(x, y)
+        assert mask[v, u] > 0.9, f"{name} at {(u, v)} should be skin, mask is {mask[v, u]:.2f}"
+    for name, (x, y) in NOT_SKIN.items():
+        u, v = transform(x, y)
+        assert mask[v, u] < 0.1, f"{name} at {(u, v)} should be excluded, mask is {mask[v, u]:.2f}"
+
+
+def _textured_canvas(h, w, seed=0):
+    """Smooth colour gradient plus fine noise: neither flat nor face-like."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([120 + 60 * xx / w, 140 + 40 * yy / h, 150 - 30 * xx / w], axis=-1)
+    noise = cv2.GaussianBlur(rng.normal(0, 12, (h, w, 3)).astype(np.float32), (0, 0), 1.5)
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------
+# The astronaut, as is and transformed
+# --------------------------------------------------------------------------
+
+def test_astronaut_mask(astronaut_proposal):
+    p = astronaut_proposal
+    assert isinstance(p, SkinMaskProposal)
+    assert len(p.faces) == 1
+    assert p.message == "Found 1 face."
+    assert p.mask.dtype == np.float32 and p.mask.shape == (512, 512)
+    assert 0.0 <= p.mask.min() and p.mask.max() <= 1.0
+    _check_points(p.mask)
+
+
+def test_astronaut_face_mask_fields(astronaut_proposal):
+    face = astronaut_proposal.faces[0]
+    assert isinstance(face, FaceMask)
+    assert face.landmarks.shape == (478, 2) and face.landmarks.dtype == np.float32
+    assert face.oval.ndim == 2 and face.oval.shape[1] == 2
+    assert {"left_eye", "right_eye", "left_brow", "right_brow", "lips"} <= set(face.holes)
+    assert {"forehead", "left_cheek", "right_cheek", "nose", "chin"} == set(face.regions)
+    x0, y0, x1, y1 = face.bbox
+    assert x0 < FACE_CENTER[0] < x1 and y0 < FACE_CENTER[1] < y1
+    # The subject's left eye is on the right of an unmirrored picture.
+    assert face.holes["left_eye"][:, 0].mean() > face.holes["right_eye"][:, 0].mean()
+
+
+def test_forehead_extends_along_face_up(astronaut):
+    short = propose_skin_mask(astronaut, forehead=0.0).faces[0]
+    tall = propose_skin_mask(astronaut, forehead=0.4).faces[0]
+    # Upright face: up is -y, so the extension lowers the top of the oval.
+    height = short.bbox[3] - short.bbox[1]
+    assert tall.oval[:, 1].min() < short.oval[:, 1].min() - 0.25 * height
+    assert abs(tall.oval[:, 1].max() - short.oval[:, 1].max()) < 1.0  # chin unchanged
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_rotated_astronaut(astronaut, k):
+    image = np.ascontiguousarray(np.rot90(astronaut, k))
+    n = ASTRONAUT_SIZE - 1
+
+    def transform(x, y):  # np.rot90 turns counter-clockwise
+        for _ in range(k):
+            x, y = y, n - x
+        return x, y
+
+    p = propose_skin_mask(image)
+    assert len(p.faces) == 1
+    _check_points(p.mask, transform)
+
+
+def test_mirrored_astronaut(astronaut):
+    p = propose_skin_mask(np.ascontiguousarray(astronaut[:, ::-1]))
+    assert len(p.faces) == 1
+    _check_points(p.mask, lambda x, y: (ASTRONAUT_SIZE - 1 - x, y))
+
+
+def test_small_face_in_large_canvas(astronaut):
+    # The face crop is 15 % of the frame's width, on a textured background.
+    x0, y0, x1, y1 = 150, 30, 300, 210
+    canvas = _textured_canvas(750, 1000)
+    ox, oy = 610, 420
+    canvas[oy:oy + y1 - y0, ox:ox + x1 - x0] = astronaut[y0:y1, x0:x1]
+    p = propose_skin_mask(canvas)
+    assert len(p.faces) == 1
+    _check_points(p.mask, lambda x, y: (x - x0 + ox, y - y0 + oy))
+
+
+@pytest.mark.parametrize("convert", ["uint16", "float32", "gray", "rgba"])
+def test_input_types(astronaut, astronaut_proposal, convert):
+    image = {
+        "uint16": astronaut.astype(np.uint16) * 257,
+        "float32": astronaut.astype(np.float32) / 255,
+        "gray": cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY),
+        "rgba": np.dstack([astronaut, np.zeros((512, 512), np.uint8)]),  # transparent: ignored
+    }[convert]
+    p = propose_skin_mask(image)
+    assert len(p.faces) == 1
+    assert p.mask.shape == (512, 512)
+    if convert != "gray":
+        np.testing.assert_allclose(p.faces[0].landmarks, astronaut_proposal.faces[0].landmarks, atol=1.0)
+    _check_points(p.mask)
+
+
+def test_bad_input():
+    with pytest.raises(ValueError):
+        propose_skin_mask(np.zeros((10, 10, 2), np.uint8))
+
+
+# --------------------------------------------------------------------------
+# Many faces, no face, patterns
+# --------------------------------------------------------------------------
+
+def _face_crop(astronaut):
+    """The astronaut's head: the face is ~95 px wide inside this 185 px crop."""
+    return astronaut[20:215, 135:320], (FACE_CENTER[0] - 135, FACE_CENTER[1] - 20)
+
+
+def _group_photo(astronaut):
+    """Six heads, faces 5.5 % to 20 % of the long side wide, on a textured canvas.
+
+    Returns the canvas and the (x, y) of each pasted face's middle.
+    """
+    crop, (cx, cy) = _face_crop(astronaut)
+    w, h = 1600, 1067
+    canvas = _textured_canvas(h, w, seed=1)
+    # (face width / long side, x, y, look): the crops do not overlap; one
+    # mirrored, one warmer, one darker.
+    placements = [(0.055, 80, 120, "plain"), (0.06, 1100, 800, "warm"), (0.07, 600, 700, "mirror"),
+                  (0.10, 560, 60, "dark"), (0.15, 20, 540, "plain"), (0.20, 960, 20, "plain")]
+    centers = []
+    for frac, x, y, look in placements:
+        s = frac * w / 95
+        face = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
+        fcx = cx * s
+        if look == "mirror":
+            face, fcx = face[:, ::-1], face.shape[1] - cx * s
+        elif look == "warm":
+            face = np.clip(face * np.array([1.1, 0.95, 0.85]), 0, 255).astype(np.uint8)
+        elif look == "dark":
+            face = (face * 0.6).astype(np.uint8)
+        fh, fw = face.shape[:2]
+        canvas[y:y + fh, x:x + fw] = face
+        centers.append((x + fcx, y + cy * s))
+    return canvas, centers
+
+
+def _match_faces(faces, centers):
+    """Each pasted face's middle lies in exactly one found face's box, one to one."""
+    assert len(faces) == len(centers)
+    unmatched = list(range(len(faces)))
+    for x, y in centers:
+        hit = [i for i in unmatched if faces[i].bbox[0] <= x <= faces[i].bbox[2]
+               and faces[i].bbox[1] <= y <= faces[i].bbox[3]]
+        assert len(hit) == 1, f"pasted face at {(x, y)} matched faces {hit}"
+        unmatched.remove(hit[0])
+
+
+def test_group_of_faces(astronaut):
+    canvas, centers = _group_photo(astronaut)
+    p = propose_skin_mask(canvas)
+    assert len(p.faces) == len(centers), p.message
+    assert p.message == f"Found {len(centers)} faces."
+    _match_faces(p.faces, centers)
+
+
+def test_sideways_group_photo(astronaut):
+    # The whole photo turned a quarter: the small faces are found too.
+    canvas, centers = _group_photo(astronaut)
+    p = propose_skin_mask(np.ascontiguousarray(np.rot90(canvas, 1)))
+    assert len(p.faces) == len(centers), p.message
+    _match_faces(p.faces, [(y, canvas.shape[1] - x) for x, y in centers])
+
+
+@pytest.mark.parametrize("where", [(40, 40), (700, 450), (1400, 900)])
+def test_face_five_percent_wide(astronaut, where):
+    crop, _ = _face_crop(astronaut)
+    s = 0.05 * 1600 / 95
+    face = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    canvas = _textured_canvas(1067, 1600, seed=2)
+    x, y = where
+    canvas[y:y + face.shape[0], x:x + face.shape[1]] = face
+    p = propose_skin_mask(canvas)
+    assert len(p.faces) == 1, p.message
+
+
+def test_no_face_is_not_an_error():
+    p = propose_skin_mask(skimage.data.coffee())
+    assert p.faces == []
+    assert p.mask.shape == skimage.data.coffee().shape[:2]
+    assert not p.mask.any()
+    assert p.message.startswith("No face found")
+
+
+@pytest.mark.parametrize("pattern", ["brick", "checkerboard", "noise", "colorwheel", "rocket"])
+def test_patterns_give_no_face(pattern):
+    if pattern == "brick":
+        tile = skimage.data.brick()
+        image = np.repeat(np.tile(tile, (2, 3))[..., None], 3, axis=2)
+    elif pattern == "checkerboard":
+        image = np.repeat(np.tile(skimage.data.checkerboard(), (5, 7))[..., None], 3, axis=2)
+    elif pattern == "noise":
+        image = _textured_canvas(900, 1200, seed=3)
+    else:  # these two fooled the first face detector once
+        image = getattr(skimage.data, pattern)()
+    p = propose_skin_mask(image)
+    assert p.faces == [], p.message
+    assert not p.mask.any()
+
+
+# --------------------------------------------------------------------------
+# Geometry and raster agree
+# --------------------------------------------------------------------------
+
+def _skin_area(face: FaceMask) -> float:
+    """Oval area (shoelace) minus the holes' union inside it, without any rasterizer.
+
+    Holes may overlap each other (brow and eye margins): their union inside the
+    oval is measured by point-in-polygon tests on a 1/4 px grid.
+    """
+    oval_area = polygon_area(face.oval)
+    holes = list(face.holes.values())
+    lo = np.floor(np.min([h.min(axis=0) for h in holes], axis=0))
+    hi = np.ceil(np.max([h.max(axis=0) for h in holes], axis=0))
+    step = 0.25
+    xs, ys = np.meshgrid(np.arange(lo[0], hi[0], step) + step / 2, np.arange(lo[1], hi[1], step) + step / 2)
+    grid = np.stack([xs.ravel(), ys.ravel()], axis=1)
+    in_hole = np.zeros(len(grid), bool)
+    for hole in holes:
+        in_hole |= points_in_poly(grid, hole)
+    in_hole &= points_in_poly(grid, face.oval)
+    return oval_area - in_hole.sum() * step * step
+
+
+def test_polygon_helpers():
+    square = np.array([(0, 0), (4, 0), (4, 4), (0, 4)], np.float32)
+    for winding in (square, square[::-1]):  # outwards whatever the winding
+        grown = grow_polygon(winding, 1.0)
+        np.testing.assert_allclose(grown.min(axis=0), (-1, -1), atol=1e-5)
+        np.testing.assert_allclose(grown.max(axis=0), (5, 5), atol=1e-5)
+    assert polygon_area(square) == pytest.approx(16.0)
+    left = clip_polygon(square, np.array([1.0, 0.0]), np.array([-1.0, 0.0]))
+    assert polygon_area(left) == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("feather", [0.0, 0.04])
+def test_polygons_and_raster_agree(astronaut, feather):
+    p = propose_skin_mask(astronaut, feather=feather)
+    face = p.faces[0]
+    assert abs(polygon_area(face.oval) - abs(cv2.contourArea(face.oval))) < 1e-2
+    expected = _skin_area(face)
+    measured = float((p.mask >= 0.5).sum())
+    assert abs(measured - expected) / expected < 0.03, (measured, expected)
+    # The single-face raster is the proposal's mask when there is one face.
+    single = rasterize_face(face, astronaut.shape, feather * face.height)
+    np.testing.assert_allclose(single, p.mask, atol=1e-6)
+
+
+def test_region_masks(astronaut_proposal, astronaut):
+    regions = region_masks(astronaut_proposal.faces, astronaut.shape)
+    assert set(regions) == {"forehead", "left_cheek", "right_cheek", "nose", "chin"}
+    total = np.zeros(astronaut.shape[:2], int)
+    for name, m in regions.items():
+        assert m.dtype == bool and m.any(), name
+        total += m
+    assert total.max() == 1  # regions do not overlap
+    assert (astronaut_proposal.mask[total > 0] > 0.3).mean() > 0.97  # and lie on skin
+    for name, point in [("forehead", SKIN["forehead"]), ("chin", SKIN["chin"]),
+                        ("left_cheek", SKIN["left_cheek"]), ("right_cheek", SKIN["right_cheek"])]:
+        assert regions[name][point[1], point[0]], name
+
+
+# --------------------------------------------------------------------------
+# Threads and imports
+# --------------------------------------------------------------------------
+
+def test_threads_give_identical_results(astronaut):
+    images = [astronaut, np.ascontiguousarray(np.rot90(astronaut)), astronaut[:, ::-1].copy(), astronaut]
+    serial = [propose_skin_mask(im).mask for im in images]
+    results: list = [None] * 4
+    errors = []
+    barrier = threading.Barrier(4)
+
+    def work(i):
+        try:
+            barrier.wait()
+            for _ in range(2):
+                results[i] = propose_skin_mask(images[i]).mask
+        except Exception as exc:  # reported below, in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for got, want in zip(results, serial):
+        assert np.array_equal(got, want)
+
+
+def test_import_is_light():
+    code = "import sys, processing.skin_mask, processing.landmarks; print('mediapipe' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
