@@ -183,9 +183,12 @@ def cmd_restore(args) -> int:
         from processing.match import plan_match, texture_match
 
         plan = plan_match(original_pixels, ai.pixels, mask, preset.match, faces)
-        print(f"Match: cut-off {plan.cutoff:.1f} px ({'automatic' if preset.match.cutoff == 0 else 'set'}; "
-              f"the spectrum suggests {plan.auto_cutoff:.1f} px)"
-              + ("; removed blemishes kept clean." if plan.blemish is not None else "."))
+        if plan is None:
+            print("The mask is empty: the retouched image is written unchanged.")
+        else:
+            print(f"Match: cut-off {plan.cutoff:.1f} px ({'automatic' if preset.match.cutoff == 0 else 'set'}; "
+                  f"the spectrum suggests {plan.auto_cutoff:.1f} px)"
+                  + ("; removed blemishes kept clean." if plan.blemish is not None else "."))
         result = texture_match(original_pixels, ai.pixels, mask, preset.match, faces, plan=plan)
     else:
         result = restore(original_pixels, ai.pixels, mask, preset)

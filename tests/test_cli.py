@@ -103,3 +103,30 @@ def test_python_dash_m_and_console_script_agree(pair, tmp_path):
         res = subprocess.run(cmd + ["restore", str(o), str(tmp_path / "text.txt"), "-o", str(tmp_path / "y.jpg")],
                              capture_output=True, text=True)
         assert res.returncode == 1 and "Traceback" not in res.stderr and "does not exist" in res.stderr
+
+
+def test_mask_command_and_auto_mask_default(pair, tmp_path, capsys):
+    o, a = pair
+    code, out, err = run(["mask", a, "-o", tmp_path / "m.png"], capsys)
+    assert code == 0, err
+    assert "Found 1 face" in out
+    m = np.asarray(Image.open(tmp_path / "m.png"))
+    assert m.dtype == np.uint8 and m.shape == (512, 512)
+    assert m[125, 197] > 230 and m[101, 203] < 25  # cheek in, pupil out (astronaut, by eye)
+    code, out, err = run(["restore", o, a, "-o", tmp_path / "r.png"], capsys)  # --mask auto, --method match
+    assert code == 0, err
+    assert "Found 1 face" in out and "Match: cut-off" in out
+    r, ai = read_image(tmp_path / "r.png").pixels, read_image(a).pixels
+    assert np.array_equal(r[m == 0], ai[m == 0])
+    assert not np.array_equal(r[m > 128], ai[m > 128])
+
+
+def test_no_face_is_not_an_error(tmp_path, capsys):
+    from skimage import data
+
+    Image.fromarray(data.coffee()).save(tmp_path / "o.png")
+    Image.fromarray(cv2.GaussianBlur(data.coffee(), (0, 0), 2)).save(tmp_path / "a.png")
+    code, out, err = run(["restore", tmp_path / "o.png", tmp_path / "a.png", "-o", tmp_path / "r.png"], capsys)
+    assert code == 0, err
+    assert "No face found" in out
+    assert np.array_equal(read_image(tmp_path / "r.png").pixels, read_image(tmp_path / "a.png").pixels)
