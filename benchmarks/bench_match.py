@@ -24,17 +24,11 @@ from processing.match import texture_match  # noqa: E402
 from processing.settings import MatchSettings  # noqa: E402
 from processing.spectrum import LADDER, removed_scale, spectrum_report  # noqa: E402
 
-from bench_methods import make_pair  # noqa: E402
+from bench_methods import make_pair, timed  # noqa: E402
 
 
 def median_time(fn, repeat=3):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return timed(fn, repeat)[0]
 
 
 def naive_match(original, ai, mask):
