@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from processing.image_io import (DEFAULT_MAX_PIXELS, check_output_path, ImageReadError, ImageWriteError, LoadedImage,
-                                 encode_image, output_format, read_image, write_bytes_safely, write_image)
+from processing.batch import add_batch_parser, run_batch_command
+from processing.image_io import (DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, LoadedImage,
+                                 check_output_path, encode_image, match_layout, output_format, read_image,
+                                 read_mask, write_bytes_safely, write_image)
 from processing.settings import METHODS, RANGES, Preset, SettingsError
 
 EXIT_ERROR = 1
@@ -102,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="mask file to write (.png)")
     p.add_argument("--forehead", type=float, default=0.25, help="forehead extension, fraction of face height (default 0.25)")
     p.add_argument("--feather", type=float, default=0.04, help="feather, fraction of face height (default 0.04)")
+
+    add_batch_parser(sub)
     return parser
 
 
@@ -130,19 +134,6 @@ def preset_from_args(args) -> Preset:
     return preset
 
 
-def load_mask(path, shape) -> np.ndarray:
-    """A mask image (H, W), checked against the image size. Kept in its stored
-    depth (uint8 0-255 is a valid mask everywhere): converting 24 MP to float
-    here would cost more than the restore needs."""
-    m = read_image(path).pixels
-    if m.ndim == 3:
-        m = m.max(axis=2)  # a coloured mask painted on RGB: any channel counts
-    if m.shape != tuple(shape[:2]):
-        raise CliError(f"The mask {Path(path).name} is {m.shape[1]}x{m.shape[0]} but the retouched image is "
-                       f"{shape[1]}x{shape[0]}: make the mask from the retouched image.")
-    return m
-
-
 def _auto_mask(ai: LoadedImage, preset: Preset):
     from processing.skin_mask import propose_skin_mask
 
@@ -161,7 +152,7 @@ def cmd_restore(args) -> int:
     if preset.method != "synthetic":  # synthetic grain never reads the original
         original = read_image(args.original, max_pixels=max_pixels)
         notes = original.notes + notes
-        original_pixels = _match_layout(original.pixels, ai.pixels)
+        original_pixels = match_layout(original.pixels, ai.pixels)
         original_pixels, coverage = _align(original_pixels, ai.pixels, preset.align)
     for note in notes:
         print(note)
@@ -172,7 +163,7 @@ def cmd_restore(args) -> int:
         mask, faces, message = _auto_mask(ai, preset)
         print(message)
     else:
-        mask = load_mask(args.mask, ai.pixels.shape)
+        mask = read_mask(args.mask, ai.pixels.shape)
     if coverage is not None:
         from processing.tiles import mask_to_float
 
@@ -199,20 +190,6 @@ def cmd_restore(args) -> int:
     if args.save_preset:
         preset.save(args.save_preset)
     return 0
-
-
-def _match_layout(pixels: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """``pixels`` in the colour layout (gray or RGB) and depth of ``like``."""
-    from processing.filters import luminance
-    from processing.tiles import from_float, to_float
-
-    if like.ndim == 2 and pixels.ndim == 3:
-        pixels = from_float(luminance(to_float(pixels)), pixels.dtype)
-    elif like.ndim == 3 and pixels.ndim == 2:
-        pixels = np.repeat(pixels[..., None], like.shape[2], axis=2)
-    if pixels.dtype != like.dtype:
-        pixels = from_float(to_float(pixels), like.dtype)
-    return pixels
 
 
 def _align(original: np.ndarray, ai: np.ndarray, enabled: bool):
@@ -252,8 +229,8 @@ def cmd_metrics(args) -> int:
         sizes = ", ".join(f"{im.size[0]}x{im.size[1]}" for im in images)
         raise CliError(f"The three images must have the same size (got {sizes}); align them first.")
     pixels = [im.pixels for im in images]
-    pixels = [_match_layout(p, pixels[1]) for p in pixels]
-    mask = load_mask(args.mask, pixels[1].shape) if args.mask else None
+    pixels = [match_layout(p, pixels[1]) for p in pixels]
+    mask = read_mask(args.mask, pixels[1].shape) if args.mask else None
     report = texture_report(*pixels, mask)
     print(json.dumps(report, indent=2, default=_json_number))
     return 0
@@ -284,7 +261,7 @@ def cmd_mask(args) -> int:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"restore": cmd_restore, "metrics": cmd_metrics, "mask": cmd_mask}
+    handlers = {"restore": cmd_restore, "metrics": cmd_metrics, "mask": cmd_mask, "batch": run_batch_command}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

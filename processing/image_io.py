@@ -334,6 +334,41 @@ def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
 # Writing
 # ---------------------------------------------------------------------------
 
+def match_layout(pixels: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``pixels`` in the colour layout (gray or RGB) and depth of ``like``, so an
+    original can be paired with a retouched image saved differently."""
+    from processing.filters import luminance
+    from processing.tiles import from_float, to_float
+
+    if like.ndim == 2 and pixels.ndim == 3:
+        pixels = from_float(luminance(to_float(pixels)), pixels.dtype)
+    elif like.ndim == 3 and pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], like.shape[2], axis=2)
+    if pixels.dtype != like.dtype:
+        pixels = from_float(to_float(pixels), like.dtype)
+    return pixels
+
+
+def read_mask(source, shape) -> np.ndarray:
+    """A mask image (H, W) checked against an image's ``shape``.
+
+    Kept in its stored depth (uint8 0-255 is a valid mask everywhere):
+    converting 24 MP to float here would cost more than the restore needs.
+    A coloured mask counts any channel.
+
+    Raises
+    ------
+    ImageReadError
+        Unreadable, or not the size of the image.
+    """
+    img = read_image(source)
+    m = img.pixels if img.pixels.ndim == 2 else img.pixels.max(axis=2)
+    if m.shape != tuple(shape[:2]):
+        raise ImageReadError(f"The mask {img.name} is {m.shape[1]}x{m.shape[0]} but the retouched image is "
+                             f"{shape[1]}x{shape[0]}: make the mask from the retouched image.")
+    return m
+
+
 def output_format(path, like: LoadedImage | None = None) -> str:
     """The format to write: from the suffix of ``path``, else the input's."""
     suffix = Path(path).suffix.lower()
@@ -503,6 +538,11 @@ def write_bytes_safely(path, data: bytes, inputs=()) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        # mkstemp makes the file private (0600); a studio's shared drive wants the
+        # usual permissions a new file gets.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except OSError as exc:
         try:
