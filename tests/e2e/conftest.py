@@ -1,0 +1,128 @@
+"""Browser tests: one `streamlit run webapp/app.py` for the session, driven by
+Debian's headless chromium through Playwright (Streamlit's e2e_playwright style)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("RETEXTURE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# Generous: two cores shared with other test runs.
+APP_TIMEOUT_MS = 120_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(port: int, log_path: Path) -> subprocess.Popen:
+    """Start `streamlit run webapp/app.py` on 127.0.0.1:port (logs to log_path)."""
+    log = open(log_path, "wb")
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "webapp" / "app.py"),
+           "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not answer on {url} within {timeout:.0f} s")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def wait_for_app_run(page, timeout: float = APP_TIMEOUT_MS) -> None:
+    """Wait until Streamlit has finished the current script run.
+
+    The app root carries ``data-test-script-state``; while a run is going the
+    status widget shows "Running...". Both are checked, after a short pause
+    that lets a just-triggered rerun start.
+    """
+    page.wait_for_timeout(250)
+    page.wait_for_function(
+        """() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            if (!app) return false;
+            const state = app.getAttribute('data-test-script-state');
+            const running = document.querySelector('[data-testid="stStatusWidget"]');
+            const busy = running && /Running|Connecting/i.test(running.textContent || '');
+            return state !== 'running' && state !== 'initial' && !busy;
+        }""",
+        timeout=timeout,
+    )
+
+
+def shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    proc = start_app(port, ARTIFACTS / "streamlit-e2e.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url, proc)
+        yield url
+    finally:
+        stop_app(proc)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1500, "height": 2500}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(APP_TIMEOUT_MS)
+    pg.goto(app_url)
+    pg.wait_for_selector('[data-testid="stApp"]')
+    wait_for_app_run(pg)
+    pg.wait_for_selector('.st-key-img-restored img')
+    yield pg
+    context.close()

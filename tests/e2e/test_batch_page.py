@@ -1,0 +1,88 @@
+"""The batch page in a real browser: three uploaded pairs in, a zip of three
+restored images and the report out. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from tests.e2e.conftest import APP_TIMEOUT_MS, shot, wait_for_app_run
+
+pytestmark = pytest.mark.browser
+
+
+def write_pairs(folder, textured) -> tuple[list, list]:
+    """Three pairs in three formats; the retouched names carry a suffix on one."""
+    ai = cv2.bilateralFilter(textured, 9, 40, 5)
+    o, r = folder / "originals", folder / "retouched"
+    o.mkdir()
+    r.mkdir()
+    Image.fromarray(textured).save(o / "bride.jpg", quality=95)
+    Image.fromarray(ai).save(r / "bride.jpg", quality=95)
+    cv2.imwrite(str(o / "groom.png"), cv2.cvtColor(textured.astype(np.uint16) * 257, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(r / "groom.png"), cv2.cvtColor(ai.astype(np.uint16) * 257, cv2.COLOR_RGB2BGR))
+    tifffile.imwrite(o / "witness.tif", textured, photometric="rgb")
+    tifffile.imwrite(r / "witness.tif", ai, photometric="rgb")
+    return sorted(o.iterdir()), sorted(r.iterdir())
+
+
+@pytest.fixture
+def batch_page(browser, app_url):
+    context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(APP_TIMEOUT_MS)
+    pg.goto(f"{app_url}/Batch")
+    pg.wait_for_selector('[data-testid="stApp"]')
+    wait_for_app_run(pg)
+    yield pg
+    context.close()
+
+
+def test_batch_page_restores_three_pairs_into_a_zip(batch_page, tmp_path, textured_face):
+    page = batch_page
+    page.get_by_text("Batch restoration").first.wait_for()
+    shot(page, "batch_01_empty")
+    originals, retouched = write_pairs(tmp_path, textured_face)
+    page.locator(".st-key-batch_originals input[type=file]").set_input_files([str(p) for p in originals])
+    wait_for_app_run(page)
+    page.locator(".st-key-batch_retouched input[type=file]").set_input_files([str(p) for p in retouched])
+    wait_for_app_run(page)
+    page.get_by_text("3 pairs").first.wait_for()
+    shot(page, "batch_02_uploaded")
+
+    page.locator(".st-key-batch_run button").click()
+    wait_for_app_run(page)
+    download_button = page.locator(".st-key-batch_download button")
+    download_button.wait_for()
+    assert page.locator('[data-testid="stException"]').count() == 0
+    sheet = page.locator(".st-key-batch_sheet img").first
+    sheet.wait_for()
+    page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=sheet.element_handle())
+    assert sheet.evaluate("i => i.naturalWidth") > 2 * 192
+    shot(page, "batch_03_done")
+
+    with page.expect_download(timeout=APP_TIMEOUT_MS) as info:
+        download_button.click()
+    assert info.value.suggested_filename == "retexture_batch.zip"
+    path = tmp_path / "results.zip"
+    info.value.save_as(str(path))
+    with zipfile.ZipFile(path) as zf:
+        names = sorted(zf.namelist())
+        assert names == ["bride.jpg", "contact_sheet.png", "groom.png", "report.csv", "report.json",
+                         "witness.tif"]
+        report = json.loads(zf.read("report.json"))
+        images = {n: zf.read(n) for n in ("bride.jpg", "groom.png", "witness.tif")}
+    assert {r["name"]: r["status"] for r in report["images"]} == {
+        "bride.jpg": "done", "groom.png": "done", "witness.tif": "done"}
+    from processing.image_io import read_image
+
+    assert read_image(images["groom.png"], name="groom.png").pixels.dtype == np.uint16
+    for name, data in images.items():
+        img = read_image(data, name=name)
+        assert img.pixels.shape == (512, 512, 3)

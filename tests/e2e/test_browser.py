@@ -1,0 +1,171 @@
+"""The web app in a real browser: demo, uploads, slider, canvas stroke, download.
+
+Each step leaves a screenshot in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.e2e.conftest import shot, wait_for_app_run
+
+pytestmark = pytest.mark.browser
+
+RESTORED = ".st-key-img-restored img"
+
+
+def restored_src(page) -> str:
+    return page.locator(RESTORED).first.get_attribute("src")
+
+
+def mask_coverage(page) -> float:
+    text = page.locator('.st-key-mask-coverage [data-testid="stMetricValue"]').inner_text()
+    return float(re.search(r"[\d.]+", text).group())
+
+
+def assert_no_exception(page):
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def write_pair(tmp_path, bits=16, side=768):
+    """The demo pair shrunk to `side` px, as two PNG files of the given depth."""
+    from processing.demo import demo_pair
+
+    o, a = (cv2.resize(np.asarray(x), (side, side), interpolation=cv2.INTER_AREA) for x in demo_pair())
+    paths = []
+    for name, img in (("portrait.png", o), ("portrait_ai.png", a)):
+        img = img.astype(np.uint16) * 257 if bits == 16 else img
+        path = tmp_path / name
+        cv2.imwrite(str(path), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        paths.append(path)
+    return paths
+
+
+def upload_pair(page, original, ai, expect_results=True):
+    page.locator(".st-key-up_original input[type=file]").set_input_files(str(original))
+    wait_for_app_run(page)
+    page.locator(".st-key-up_ai input[type=file]").set_input_files(str(ai))
+    wait_for_app_run(page)
+    if expect_results:
+        page.wait_for_selector(RESTORED)
+        page.wait_for_function(
+            "() => !document.body.innerText.includes('built-in demo')")
+
+
+def test_demo_shows_three_images_and_no_error(page):
+    shot(page, "01_demo")
+    assert_no_exception(page)
+    for key in ("img-original", "img-ai", "img-restored"):
+        img = page.locator(f".st-key-{key} img")
+        assert img.count() == 1
+        assert img.evaluate("i => i.complete && i.naturalWidth") > 100
+    assert page.get_by_text("built-in demo").count() >= 1
+    assert mask_coverage(page) > 0.5
+
+
+def test_upload_pair_shows_its_results(page, tmp_path):
+    original, ai = write_pair(tmp_path)
+    upload_pair(page, original, ai)
+    shot(page, "02_uploaded_pair")
+    assert_no_exception(page)
+    assert page.get_by_text("portrait_ai.png").count() >= 1
+    assert page.get_by_text("768x768 px, 16-bit PNG").count() >= 1
+    assert page.get_by_text("built-in demo").count() == 0
+    assert page.locator(RESTORED).evaluate("i => i.naturalWidth") == 720  # triptych preview size
+
+
+def test_strength_slider_changes_restored_pixels(page):
+    before = restored_src(page)
+    slider = page.locator('[data-testid="stSlider"]').filter(has_text="Strength (%)").first
+    thumb = slider.locator('input[type="range"]')
+    thumb.focus()
+    for _ in range(40):
+        thumb.press("ArrowRight")
+    wait_for_app_run(page)
+    page.wait_for_function(f"src => document.querySelector('{RESTORED}').src !== src", arg=before)
+    wait_for_app_run(page)
+    shot(page, "03_after_strength_slider")
+    assert_no_exception(page)
+    assert thumb.input_value() == "140"
+    assert restored_src(page) != before
+
+
+def test_erase_stroke_on_canvas_removes_mask(page):
+    before = mask_coverage(page)
+    page.get_by_text("Erase", exact=True).click()
+    wait_for_app_run(page)
+    canvas = page.locator(".st-key-mask-canvas canvas.upper-canvas")
+    box = canvas.bounding_box()
+    # Across the face of the demo (centre of the photo, upper third).
+    x, y = box["x"] + box["width"] * 0.43, box["y"] + box["height"] * 0.27
+    page.mouse.move(x, y)
+    page.mouse.down()
+    for i in range(1, 25):
+        page.mouse.move(x + 4 * i, y + 2 * i, steps=2)
+    page.mouse.up()
+    wait_for_app_run(page)
+    page.wait_for_function(
+        "v => parseFloat(document.querySelector('.st-key-mask-coverage [data-testid=\"stMetricValue\"]')"
+        ".innerText) < v", arg=before)
+    wait_for_app_run(page)
+    shot(page, "04_after_erase_stroke")
+    assert_no_exception(page)
+    after = mask_coverage(page)
+    assert after < before - 0.1
+    assert page.get_by_text("1 brush strokes").count() == 1
+    # Undo brings the automatic mask back.
+    page.get_by_role("button", name="Undo stroke").click()
+    wait_for_app_run(page)
+    page.wait_for_function(
+        "v => parseFloat(document.querySelector('.st-key-mask-coverage [data-testid=\"stMetricValue\"]')"
+        ".innerText) >= v", arg=before)
+    shot(page, "05_after_undo")
+    assert mask_coverage(page) == pytest.approx(before, abs=0.01)
+
+
+def test_restored_download_keeps_size_and_16_bit_depth(page, tmp_path):
+    from processing.image_io import read_image
+
+    original, ai = write_pair(tmp_path, bits=16, side=640)
+    upload_pair(page, original, ai)
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name=re.compile(r"Restored image \(PNG, 16-bit\)")).click()
+    download = info.value
+    path = tmp_path / download.suggested_filename
+    download.save_as(str(path))
+    shot(page, "06_download")
+    assert download.suggested_filename == "portrait_ai_retextured.png"
+    img = read_image(path)
+    assert img.size == (640, 640) and img.bit_depth == 16
+    assert not np.array_equal(img.pixels, read_image(ai).pixels)  # the skin was restored
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Mask (PNG)").click()
+    mpath = tmp_path / "mask.png"
+    info.value.save_as(str(mpath))
+    mask = read_image(mpath)
+    assert mask.size == (640, 640) and mask.is_gray and mask.pixels.max() == 255
+
+
+def test_text_file_upload_shows_message_not_traceback(page, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("not a photo at all\n")
+    _, ai = write_pair(tmp_path, bits=8, side=256)
+    upload_pair(page, fake, ai, expect_results=False)
+    page.wait_for_selector('[data-testid="stAlertContentError"]')
+    shot(page, "07_bad_upload")
+    assert_no_exception(page)
+    alert = page.locator('[data-testid="stAlertContentError"]')
+    assert alert.count() >= 1
+    assert "notes.png" in alert.first.inner_text() and "not an image" in alert.first.inner_text()
+    # A plain .txt is refused by the uploader itself, with its own message.
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello")
+    page.locator(".st-key-up_original input[type=file]").set_input_files(str(txt))
+    wait_for_app_run(page)
+    shot(page, "08_txt_upload")
+    assert_no_exception(page)
+    assert page.get_by_text(re.compile("not allowed|not supported", re.I)).count() >= 1

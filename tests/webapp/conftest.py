@@ -1,0 +1,26 @@
+"""AppTest fixtures: the page runs in-process; the canvas is replaced by a fake."""
+
+from pathlib import Path
+
+import pytest
+
+APP = str(Path(__file__).resolve().parents[2] / "webapp" / "app.py")
+
+
+@pytest.fixture
+def app():
+    from streamlit.testing.v1 import AppTest
+
+    def make():
+        return AppTest.from_file(APP, default_timeout=180)
+
+    return make
+
+
+def erase_stroke(points, width=40.0):
+    """A Fabric.js freehand path object as the canvas sends it, drawn with the erase brush."""
+    from processing.mask_edit import ERASE_COLOR
+
+    path = [["M", *points[0]]] + [["L", *p] for p in points[1:]]
+    return {"type": "path", "stroke": ERASE_COLOR, "strokeWidth": width, "path": path,
+            "fill": None, "scaleX": 1, "scaleY": 1, "angle": 0}

@@ -1,0 +1,359 @@
+"""Retexture web app: give back the skin texture AI retouching wiped away.
+
+Run with ``streamlit run webapp/app.py``. Page code only: every computation
+is a call into :mod:`processing`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+# `streamlit run webapp/app.py` puts webapp/ on sys.path, not the repository.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import altair as alt  # noqa: E402
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from processing import mask_edit, preview  # noqa: E402
+from processing.image_io import FORMAT_SUFFIX, encode_image  # noqa: E402
+from processing.metrics import texture_report  # noqa: E402
+from processing.restore import restore  # noqa: E402
+from webapp import canvas, controls  # noqa: E402
+from webapp import pair as pairs  # noqa: E402
+
+IMAGE_TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp"]
+#: Session-state hook for tests (AppTest cannot upload files):
+#: {"original": (name, bytes), "ai": (name, bytes), "preset": bytes}.
+TEST_UPLOADS = "_test_uploads"
+STROKES = "_strokes"
+MASK_MEMO = "_mask_memo"
+# Not image/*: streamlit 1.60 with starlette >= 1.0 fails to serve image types
+# from its media endpoint; the file name carries the type.
+DOWNLOAD_MIME = "application/octet-stream"
+BRUSH_COLORS = {"add": mask_edit.ADD_COLOR, "erase": mask_edit.ERASE_COLOR}
+
+
+def _upload(label: str, key: str, help_text: str):
+    f = st.file_uploader(label, type=IMAGE_TYPES, key=key, help=help_text)
+    return None if f is None else (f.name, f.getvalue())
+
+
+def choose_pair(original, ai, align: bool):
+    """The pair to work on from the uploads, or the demo.
+
+    Parameters
+    ----------
+    original, ai : (name, bytes) or None
+        The uploaded files.
+
+    Returns
+    -------
+    (pair, error, info)
+        ``pair`` is None when there is nothing to show; ``error`` and ``info`` are
+        sentences for the user, or None.
+    """
+    if original is None and ai is None:
+        return pairs.load_demo(align), None, None
+    if original is None or ai is None:
+        missing = "original" if original is None else "AI-retouched version"
+        return None, None, f"Now upload the {missing} too: Retexture needs both files of the pair."
+    try:
+        return pairs.load_pair(original, ai, align), None, None
+    except pairs.PairError as exc:
+        return None, str(exc), None
+
+
+def sidebar():
+    """Uploads, alignment and preset; returns (original, ai, align)."""
+    with st.sidebar:
+        st.header("Your photos")
+        st.caption("Kept in memory for this session only, never written to disk. "
+                   "JPEG, PNG, TIFF or WebP, 8 or 16 bit.")
+        original = _upload("Original (before retouching)", "up_original",
+                           "The unretouched photo, straight from the raw converter.")
+        ai = _upload("AI-retouched version", "up_ai",
+                     "The same photo after Neural Filters, Evoto or any other AI skin smoothing.")
+        align_slot = st.container()  # drawn after the preset is read: a preset sets it
+        st.divider()
+        st.header("Preset")
+        preset_file = st.file_uploader(
+            "Load settings (JSON preset)", type=["json"], key="up_preset",
+            help="A preset saved from this page or written for the command line: it sets every slider.")
+        preset_bytes = None if preset_file is None else preset_file.getvalue()
+        hook = st.session_state.get(TEST_UPLOADS) or {}
+        if "preset" in hook:
+            preset_bytes = hook["preset"]
+        error = controls.load_preset_upload(preset_bytes)
+        if error:
+            st.error(error)
+        elif preset_bytes is not None:
+            st.success("Settings loaded from the preset.")
+        with align_slot:
+            align = controls.align_toggle()
+    if "original" in hook or "ai" in hook:
+        original, ai = hook.get("original"), hook.get("ai")
+    return original, ai, align
+
+
+def _stroke_state(pair) -> dict:
+    state = st.session_state.get(STROKES)
+    if state is None or state.get("pair") != pair.key:
+        state = {"pair": pair.key, "objects": [], "initial": [], "version": 0, "mounted": None}
+        st.session_state[STROKES] = state
+    return state
+
+
+def _undo() -> None:
+    state = st.session_state[STROKES]
+    state["objects"] = state["objects"][:-1]
+    state["version"] += 1
+
+
+def _reset() -> None:
+    state = st.session_state[STROKES]
+    state["objects"] = []
+    state["version"] += 1
+
+
+def mask_section(pair):
+    """The mask editor; stores the full-size mask (and its preview copy) in the session."""
+    st.subheader("2. Skin mask")
+    left, right = st.columns([3, 2], gap="large")
+    with right:
+        forehead, feather = controls.mask_sliders()
+        proposal = pairs.propose_mask_cached(pair.key, forehead, feather, pair.ai.pixels)
+        if proposal.faces:
+            st.caption(proposal.message + " Paint with the brushes to fix the mask.")
+        else:
+            st.warning(proposal.message + " Choose 'Add skin' and paint over the skin to restore.")
+        brush = st.radio("Brush", ("add", "erase"), horizontal=True, key="brush",
+                         format_func={"add": "Add skin", "erase": "Erase"}.get,
+                         help="Add skin paints the mask on (green), Erase takes it off (red): "
+                              "hair, beard, eyelashes, jewellery, fabric.")
+        size = st.slider("Brush size (px on the canvas)", 4, 80, 24, key="brush_size",
+                         help="Brush diameter on the canvas above; on the full-size photo it is "
+                              "larger by the canvas-to-photo ratio.")
+        buttons = st.container()
+        state = _stroke_state(pair)
+    cw, ch = pair.canvas_size
+    auto_key = f"{forehead:.4f}-{feather:.4f}"
+    mount_key = f"canvas-{pair.key[:12]}-{state['version']}-{auto_key}"
+    if state["mounted"] != mount_key:
+        state["initial"] = list(state["objects"])
+        state["mounted"] = mount_key
+    with left:
+        background = Image.fromarray(mask_edit.overlay(pair.canvas_photo, proposal.mask))
+        st.caption("Green tint: the automatic mask. Draw on the photo with the brush chosen on the right.")
+        with st.container(key="mask-canvas"):
+            objects = canvas.draw_mask_strokes(background, cw, ch, BRUSH_COLORS[brush], size,
+                                               state["initial"], key=mount_key)
+    if objects is not None:
+        state["objects"] = objects
+    with buttons:
+        b1, b2 = st.columns(2)
+        b1.button("Undo stroke", on_click=_undo, disabled=not state["objects"], width="stretch",
+                  key="undo", help="Take back the last brush stroke.")
+        b2.button("Reset to automatic", on_click=_reset, disabled=not state["objects"], width="stretch",
+                  key="reset", help="Drop every brush stroke and go back to the automatic mask.")
+    strokes = mask_edit.strokes_from_fabric(state["objects"])
+    memo_key = (pair.key, forehead, feather,
+                hashlib.blake2b(json.dumps([(s.mode, s.width, s.points.tolist()) for s in strokes])
+                                .encode(), digest_size=16).hexdigest())
+    memo = st.session_state.get(MASK_MEMO)
+    if memo is None or memo[0] != memo_key:
+        mask = mask_edit.edited_mask(proposal.mask, strokes, pair.canvas_size, pair.coverage)
+        small, _ = preview.downscale(mask, preview.PREVIEW_SIDE)
+        applied = mask_edit.overlay(pair.canvas_photo, mask)
+        memo = (memo_key, mask, small, applied, mask_edit.coverage(mask), proposal.faces,
+                preview.scale_faces(proposal.faces, pair.scale))
+        st.session_state[MASK_MEMO] = memo
+    _, mask, small, applied, cover = memo[:5]
+    with right:
+        with st.container(key="mask-coverage"):
+            st.metric("Skin mask coverage", f"{cover:.2f} %",
+                      help="Share of the photo the restore touches (soft edges count partly).")
+        st.image(_png(applied), caption=f"Mask as applied ({len(strokes)} brush strokes)",
+                 output_format="PNG", width="stretch")
+    return mask, small
+
+
+def _url(png: bytes) -> str:
+    return preview.png_data_url(png)
+
+
+def _png(image) -> str:
+    """An 8-bit display image as an inline PNG URL for st.image.
+
+    Inline data URLs, not Streamlit's media endpoint: with starlette >= 1.0 that
+    endpoint answers 500 for image/png (streamlit 1.60's gzip middleware).
+    """
+    return preview.png_data_url(preview.encode_png(image))
+
+
+def _file_stem(name: str) -> str:
+    stem = Path(name).stem or "image"
+    return stem
+
+
+@st.fragment
+def restore_section(pair):
+    """Method controls and results: a slider change reruns only this part."""
+    memo = st.session_state[MASK_MEMO]
+    mask, mask_small, faces, faces_small = memo[1], memo[2], memo[5], memo[6]
+    st.subheader("3. Restore")
+    ctl, res = st.columns([1, 3], gap="large")
+    with ctl:
+        preset = controls.method_controls()
+    settings = preset.settings
+    try:
+        restored_small = restore(pair.small_original, pair.small_ai, mask_small,
+                                 preview.scaled_settings(settings, pair.scale), faces=faces_small)
+    except ValueError as exc:
+        res.error(str(exc))
+        return
+    display_restored = preview.to_display(restored_small)
+    with res:
+        if pair.scale < 1:
+            st.caption(f"Previews at {pair.scale * 100:.0f} % of {pair.size[0]}x{pair.size[1]} px: "
+                       "pores only show in the 1:1 loupe below.")
+        c1, c2, c3 = st.columns(3)
+        with c1, st.container(key="img-original"):
+            st.image(_url(pair.png_original), caption="Original", output_format="PNG", width="stretch")
+        with c2, st.container(key="img-ai"):
+            st.image(_url(pair.png_ai), caption="AI-retouched", output_format="PNG", width="stretch")
+        with c3, st.container(key="img-restored"):
+            st.image(_png(preview.downscale(display_restored, pairs.TRIPTYCH_SIDE)[0]), caption="Restored",
+                     output_format="PNG", width="stretch")
+        tab_loupe, tab_compare, tab_texture = st.tabs(["1:1 loupe", "Before / after", "Texture"])
+        with tab_loupe:
+            loupe(pair, mask, settings, faces)
+        with tab_compare:
+            pos = st.slider("Split (AI left, restored right)", 0, 100, 50, key="split",
+                            help="Drag to move the line between the AI-retouched image and the result.")
+            st.image(_png(preview.split_compare(pair.display_ai, display_restored, pos / 100)),
+                     caption="Before / after", output_format="PNG", width="stretch")
+        with tab_texture:
+            texture_chart(pair, restored_small, mask_small)
+        downloads(pair, mask, preset, faces)
+
+
+def loupe(pair, mask, settings, faces):
+    """A 1:1 view of a small window at full resolution: original, AI, restored."""
+    cx0, cy0 = preview.loupe_start(faces, mask)
+    s1, s2, s3 = st.columns([2, 2, 1])
+    x = s1.slider("Loupe centre, left to right (%)", 0, 100, int(round(cx0 * 100)), key="loupe_x",
+                  help="Where the loupe looks, across the photo (the yellow box on the thumbnail).")
+    y = s2.slider("Loupe centre, top to bottom (%)", 0, 100, int(round(cy0 * 100)), key="loupe_y",
+                  help="Where the loupe looks, down the photo.")
+    zoom = s3.selectbox("Zoom", (1, 2, 3, 4), index=1, key="loupe_zoom", format_func=lambda z: f"{z}00 %",
+                        help="Each photo pixel becomes a block of this many screen pixels.")
+    side = 256 // zoom if zoom > 1 else 256
+    window = preview.loupe_window(pair.ai.pixels.shape, (x / 100, y / 100), side)
+    restored = restore(pair.original_on_ai, pair.ai.pixels, preview.window_mask(mask, window), settings,
+                       faces=faces)
+    crops = [preview.enlarge(preview.to_display(preview.crop(im, window)), zoom)
+             for im in (pair.original_on_ai, pair.ai.pixels, restored)]
+    thumb, t_scale = preview.downscale(pair.display_ai, 360)
+    t = preview.frame_box(thumb, window, t_scale * pair.scale)
+    cols = st.columns([1, 3])
+    cols[0].image(_png(t), caption="Where the loupe looks", output_format="PNG", width="stretch")
+    with cols[1], st.container(key="loupe"):
+        st.image(_png(preview.side_by_side(crops, gap=6)),
+                 caption=f"1:1 at full size, {window[2] - window[0]}x{window[3] - window[1]} px: "
+                         "original | AI-retouched | restored", output_format="PNG")
+
+
+def texture_chart(pair, restored_small, mask_small):
+    """Texture ratios of the AI image and the result against the original, inside the mask."""
+    if float(mask_small.max(initial=0)) <= 0:
+        st.info("The mask is empty: paint the skin to measure its texture.")
+        return
+    report = texture_report(pair.small_original, pair.small_ai, restored_small, mask_small)
+    rows = []
+    for band, label in (("fine", "Fine (0.5-1 px)"), ("pores", "Pores (1-3 px)"), ("mid", "Mid (3-8 px)")):
+        b = report["bands"].get(band)
+        if b:
+            rows.append({"Band": label, "AI-retouched": b["ai_ratio"], "Restored": b["restored_ratio"]})
+    df = pd.DataFrame(rows).melt(id_vars="Band", var_name="Image", value_name="Ratio")
+    order = [r["Band"] for r in rows]
+    bars = alt.Chart(df).mark_bar().encode(
+        x=alt.X("Band:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
+        xOffset=alt.XOffset("Image:N", sort=["AI-retouched", "Restored"]),
+        y=alt.Y("Ratio:Q", title="texture vs original (1 = same)"),
+        color=alt.Color("Image:N", scale=alt.Scale(domain=["AI-retouched", "Restored"],
+                                                   range=["#b0b0b0", "#2e7d5b"]),
+                        legend=alt.Legend(orient="top", title=None)),
+        tooltip=["Band", "Image", alt.Tooltip("Ratio:Q", format=".2f")])
+    target = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 4], color="#555").encode(y="y:Q")
+    st.altair_chart(bars + target, height=280, width="stretch")
+    where = "on the preview" if pair.scale < 1 else "at full size"
+    st.caption(f"Energy of each detail band inside the mask, relative to the original ({where}). "
+               "Plastic skin sits well below 1; restored texture near 1; above 1 means doubled detail.")
+
+
+def downloads(pair, mask, preset, faces):
+    """Full-size restored image, mask and preset; the image is rendered only when asked for."""
+    ai = pair.ai
+    stem = _file_stem(ai.name)
+
+    def render_restored() -> bytes:
+        restored = restore(pair.original_on_ai, ai.pixels, mask, preset.settings, faces=faces)
+        return encode_image(restored, ai.format, alpha=ai.alpha, icc_profile=ai.icc_profile, exif=ai.exif)
+
+    def render_mask() -> bytes:
+        return encode_image(mask_edit.mask_to_png_pixels(mask), "PNG")
+
+    st.subheader("4. Download")
+    d1, d2, d3 = st.columns(3)
+    depth = f"{ai.bit_depth}-bit" if ai.bit_depth != 32 else "32-bit float"
+    d1.download_button(f"Restored image ({ai.format}, {depth})", data=render_restored,
+                       file_name=f"{stem}_retextured{FORMAT_SUFFIX.get(ai.format, '.png')}",
+                       mime=DOWNLOAD_MIME, key="dl_restored",
+                       type="primary", on_click="ignore", width="stretch",
+                       help="Full size, in the retouched file's format and bit depth, with its "
+                            "colour profile and EXIF.")
+    d2.download_button("Mask (PNG)", data=render_mask, file_name=f"{stem}_mask.png", mime=DOWNLOAD_MIME,
+                       key="dl_mask", on_click="ignore", width="stretch",
+                       help="White = full effect. Load it as a layer mask in Photoshop.")
+    d3.download_button("Settings (JSON preset)", data=preset.to_json(), file_name="retexture_preset.json",
+                       mime="application/json", key="dl_preset", on_click="ignore", width="stretch",
+                       help="The same preset the command line reads: `retexture --preset ...`.")
+
+
+def main():
+    st.set_page_config(page_title="Retexture", page_icon=":material/texture:", layout="wide")
+    st.title("Retexture")
+    st.caption("Gives back the real skin texture that AI retouching (Neural Filters, Evoto...) "
+               "wipes away, and keeps the AI's tone and blemish work.")
+    original, ai, align = sidebar()
+    with st.spinner("Reading the photos..."):
+        pair, error, info = choose_pair(original, ai, align)
+    st.subheader("1. Photos")
+    if error:
+        st.error(error)
+        return
+    if info:
+        st.info(info)
+        return
+    w, h = pair.size
+    depth = f"{pair.ai.bit_depth}-bit" if pair.ai.bit_depth != 32 else "32-bit float"
+    if pair.is_demo:
+        st.info("This is the built-in demo: an astronaut portrait and an AI-style smoothed copy made "
+                "in code. Upload your own pair in the sidebar.", icon=":material/science:")
+    st.markdown(f"**{pair.original.name}** and **{pair.ai.name}**: {w}x{h} px, {depth} {pair.ai.format}.")
+    if pair.align_summary:
+        st.caption(pair.align_summary)
+    for note in pair.notes:
+        st.caption(note)
+    mask_section(pair)
+    restore_section(pair)
+
+
+main()

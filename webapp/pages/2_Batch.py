@@ -1,0 +1,168 @@
+"""Batch page: restore many pairs at once and download the results as a zip.
+
+Page code only: pairing, zips and the batch itself live in :mod:`processing.batch`.
+Uploads stay in memory; the batch runs in a private temporary folder
+(``tempfile.TemporaryDirectory``, mode 0700) that is deleted right after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parent.parent.parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import streamlit as st  # noqa: E402
+
+from processing import batch  # noqa: E402
+from processing.settings import Preset, SettingsError  # noqa: E402
+
+TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp", "zip"]
+RESULT = "_batch_result"
+PRESET_KEY = "preset"  # a processing.settings.Preset the main page may leave here
+
+
+def current_preset(upload) -> tuple[Preset, str, str | None]:
+    """(preset, where it comes from, error sentence or None)."""
+    if upload is not None:
+        try:
+            return Preset.from_json(upload.getvalue()), f"the preset {upload.name}", None
+        except SettingsError as exc:
+            return Preset(), "the defaults", f"{upload.name} cannot be used: {exc}"
+    preset = st.session_state.get(PRESET_KEY)
+    if isinstance(preset, Preset):
+        return preset, "the settings of the main page", None
+    try:
+        from webapp import controls
+
+        if controls.STORE in st.session_state:
+            return controls.current_preset(), "the settings of the main page", None
+    except Exception:  # the main page's store is optional here
+        pass
+    return Preset(), "the default settings", None
+
+
+def describe(preset: Preset) -> str:
+    s = preset.settings
+    text = {"synthetic": lambda: f"synthetic grain, amount {s.amount:g} %, grain {s.grain_size:g} px",
+            "graft": lambda: f"high-pass graft, radius {s.radius:g} px, strength {s.strength:g} %",
+            "freqsep": lambda: f"frequency separation ({s.mode}), blur {s.blur:g} px, strength {s.strength:g} %"}
+    main = text.get(preset.method, lambda: preset.method)()
+    return f"{main}; alignment {'on' if preset.align else 'off'}"
+
+
+def contact_sheet(zip_bytes: bytes) -> str | None:
+    """The contact sheet inside the results zip as an inline PNG data URL, or None.
+
+    Inline, not through Streamlit's media endpoint: with starlette >= 1.0 that
+    endpoint answers 500 for image/png (streamlit 1.60's gzip middleware).
+    """
+    import base64
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as zf:
+        if batch.CONTACT_SHEET not in zf.namelist():
+            return None
+        return "data:image/png;base64," + base64.b64encode(zf.read(batch.CONTACT_SHEET)).decode()
+
+
+def digest(files, preset: Preset, suffix: str) -> str:
+    h = hashlib.sha256(preset.to_json().encode() + suffix.encode())
+    for f in files:
+        h.update(f.name.encode())
+        h.update(hashlib.sha256(f.getvalue()).digest())
+    return h.hexdigest()
+
+
+st.set_page_config(page_title="Retexture - Batch", page_icon=":material/texture:", layout="wide")
+st.title("Batch restoration")
+st.caption("Restore many photos at once: upload the originals and their AI-retouched versions "
+           "(files with the same name are paired, any of JPEG/PNG/TIFF/WebP), or one zip with the "
+           "folders 'originals' and 'retouched'. Kept in memory and in a private temporary folder "
+           "deleted after the run.")
+
+left, right = st.columns(2)
+with left:
+    up_o = st.file_uploader("Originals (images or a zip)", type=TYPES, accept_multiple_files=True,
+                            key="batch_originals", help="The photos before AI retouching.")
+with right:
+    up_r = st.file_uploader("AI-retouched (images or a zip)", type=TYPES, accept_multiple_files=True,
+                            key="batch_retouched",
+                            help="The same photos after AI skin smoothing, with the same names.")
+
+c1, c2 = st.columns(2)
+with c1:
+    suffix = st.text_input("Ending of the retouched names", value="", key="batch_suffix",
+                           placeholder="_retouched",
+                           help="Ignored when pairing: IMG_1_retouched.jpg pairs with IMG_1.jpg.").strip()
+with c2:
+    up_preset = st.file_uploader("Preset (optional)", type=["json"], key="batch_preset",
+                                 help="A preset downloaded from the main page or saved by the command line.")
+
+preset, source, preset_error = current_preset(up_preset)
+if preset_error:
+    st.error(preset_error)
+st.caption(f"Settings: {describe(preset)} (from {source}). Photos without a face are reported and skipped.")
+
+uploads = list(up_o or []) + list(up_r or [])
+if not uploads:
+    st.info("Upload the originals and the retouched photos to start.")
+    st.stop()
+
+try:
+    originals, retouched = batch.split_uploads(
+        batch.collect_uploads((f.name, f.getvalue()) for f in (up_o or [])),
+        batch.collect_uploads((f.name, f.getvalue()) for f in (up_r or [])), suffix)
+except batch.BatchError as exc:
+    st.warning(str(exc))
+    st.stop()
+
+pairing = batch.pair_names([n for n, _ in originals], [n for n, _ in retouched], suffix)
+n_pairs = len(pairing.pairs)
+st.write(f"**{n_pairs} pair{'s' if n_pairs != 1 else ''}** found"
+         + (f"; {len(pairing.unmatched_retouched)} retouched without an original" if pairing.unmatched_retouched else "")
+         + (f"; {len(pairing.unmatched_originals)} originals without a retouched version" if pairing.unmatched_originals else "")
+         + ".")
+if pairing.unmatched_retouched or pairing.conflicts:
+    st.caption("Not paired: " + ", ".join(pairing.unmatched_retouched + [n for n, _ in pairing.conflicts]))
+
+key = digest(uploads, preset, suffix)
+result = st.session_state.get(RESULT)
+if result is not None and result["key"] != key:
+    result = None
+
+if st.button(f"Restore {n_pairs} pair{'s' if n_pairs != 1 else ''}", type="primary",
+             disabled=n_pairs == 0, key="batch_run"):
+    bar = st.progress(0.0, text="Starting...")
+
+    def progress(done: int, total: int, rec: dict) -> None:
+        bar.progress(done / max(total, 1), text=f"{done}/{total}: {rec['name']} {rec['status']}")
+
+    try:
+        data, res = batch.run_batch_on_uploads(originals, retouched, preset, suffix, progress=progress)
+    except (batch.BatchError, OSError) as exc:
+        st.error(f"The batch could not run: {exc}")
+        st.stop()
+    bar.progress(1.0, text="Done.")
+    result = {"key": key, "zip": data, "records": res.records, "sheet": contact_sheet(data),
+              "counts": {s: res.count(s) for s in ("done", "skipped", "failed")}}
+    st.session_state[RESULT] = result
+
+if result is not None:
+    counts = result["counts"]
+    st.success(f"{counts['done']} restored, {counts['failed']} failed.")
+    rows = [{"file": r["name"], "status": r["status"], "faces": r["faces"],
+             "pores before": (r.get("texture") or {}).get("pores", {}).get("ai_ratio"),
+             "pores after": (r.get("texture") or {}).get("pores", {}).get("restored_ratio"),
+             "seconds": r["seconds"], "error": r["error"] or ""} for r in result["records"]]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    st.download_button("Download the results (zip)", result["zip"], file_name="retexture_batch.zip",
+                       mime="application/octet-stream", type="primary", key="batch_download",
+                       on_click="ignore")
+    if result.get("sheet") is not None:
+        with st.container(key="batch_sheet"):
+            st.image(result["sheet"], caption="Contact sheet: AI-retouched (left) and restored (right) of each face")
