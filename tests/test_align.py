@@ -1,0 +1,290 @@
+"""Tests for processing.align: pairs with KNOWN transforms and warps.
+
+The "original" is skimage's astronaut, upscaled, with fine synthetic texture
+(the pores the retouching removes); the "AI" version is that image smoothed
+(Gaussian or bilateral, 1-2 px) and then transformed. The recovered mapping
+is compared with the true one on a grid of points, not with the code's own
+residual figure.
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from processing.align import Alignment, AlignmentError, align_pair
+from processing.filters import gaussian_blur, luminance
+
+SIDE = 768
+
+
+@pytest.fixture(scope="module")
+def original() -> np.ndarray:
+    """float32 RGB face, SIDE px, with fine texture (sigma 0.8 px noise)."""
+    img = cv2.resize(data.astronaut().astype(np.float32) / 255, (SIDE, SIDE),
+                     interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(0)
+    noise = cv2.GaussianBlur(rng.standard_normal((SIDE, SIDE)).astype(np.float32), (0, 0), 0.8)
+    noise *= 0.04 / noise.std()
+    return np.clip(img + noise[..., None], 0, 1)
+
+
+def similarity(scale=1.0, rot_deg=0.0, tx=0.0, ty=0.0, center=(0.0, 0.0)) -> np.ndarray:
+    """3x3 original -> AI: scale and rotate about ``center``, then translate."""
+    th = np.radians(rot_deg)
+    m = np.array([[scale * np.cos(th), -scale * np.sin(th), 0.0],
+                  [scale * np.sin(th), scale * np.cos(th), 0.0], [0.0, 0.0, 1.0]])
+    c = np.asarray(center, float)
+    m[:2, 2] = c - m[:2, :2] @ c + [tx, ty]
+    return m
+
+
+def smooth(image: np.ndarray, kind: str = "gauss") -> np.ndarray:
+    """What AI retouching does to texture: remove it."""
+    if kind == "bilateral":
+        return cv2.bilateralFilter(image, 9, 0.1, 2.0)
+    return cv2.GaussianBlur(image, (0, 0), 1.5)
+
+
+def make_ai(original, o2a, size_wh, kind="gauss") -> np.ndarray:
+    src = smooth(original, kind)
+    s = np.sqrt(abs(np.linalg.det(o2a[:2, :2])))
+    if s < 1:  # antialias like a real export
+        src = cv2.GaussianBlur(src, (0, 0), 0.5 / s)
+    return cv2.warpAffine(src, o2a[:2], size_wh, flags=cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def grid_points(shape, margin=0.05, n=25) -> np.ndarray:
+    h, w = shape[:2]
+    ys, xs = np.mgrid[h * margin:h * (1 - margin):n * 1j, w * margin:w * (1 - margin):n * 1j]
+    return np.stack([xs.ravel(), ys.ravel()], 1)
+
+
+def mapping_error(al: Alignment, a2o_true, shape, margin=0.05) -> np.ndarray:
+    """|recovered - true| original position of AI grid points, px."""
+    pts = grid_points(shape, margin)
+    return np.linalg.norm(al.ai_to_original(pts) - a2o_true(pts), axis=1)
+
+
+def affine_truth(o2a):
+    inv = np.linalg.inv(o2a)
+    return lambda p: p @ inv[:2, :2].T + inv[:2, 2]
+
+
+def band(image: np.ndarray) -> np.ndarray:
+    """Pore band of the luminance: G_1 - G_3."""
+    y = luminance(image.astype(np.float32))
+    return gaussian_blur(y, 1.0) - gaussian_blur(y, 3.0)
+
+
+C = SIDE / 2
+GLOBAL_CASES = {
+    "scale 0.5x": (similarity(0.5), (SIDE // 2, SIDE // 2)),
+    "scale 0.8x": (similarity(0.8, tx=3.3, ty=-2.1), (614, 614)),
+    "scale 1.25x": (similarity(1.25, tx=-5.5, ty=-7.25), (960, 960)),
+    "scale 2x": (similarity(2.0, 0.5, tx=-1.5, ty=2.5), (2 * SIDE, 2 * SIDE)),
+    "rotation +3deg": (similarity(1.0, 3.0, center=(C, C)), (SIDE, SIDE)),
+    "rotation -3deg": (similarity(1.0, -3.0, center=(C, C)), (SIDE, SIDE)),
+    "crop 10% left": (similarity(1.0, tx=-0.1 * SIDE), (int(0.9 * SIDE), SIDE)),
+    "crop 10% right+bottom": (similarity(1.0), (int(0.9 * SIDE), int(0.9 * SIDE))),
+    "crop 8% + resize": (similarity(1.1, tx=-0.08 * SIDE * 1.1, ty=-0.05 * SIDE * 1.1),
+                         (int(0.92 * 1.1 * SIDE), int(0.95 * 1.1 * SIDE))),
+    "shift 1 px": (similarity(1.0, tx=1.0), (SIDE, SIDE)),
+    "shift 0.4 px, bilateral": (similarity(1.0, tx=0.4, ty=-0.3), (SIDE, SIDE)),
+}
+
+
+@pytest.mark.parametrize("name", list(GLOBAL_CASES))
+def test_global_transform_recovered(original, name):
+    o2a, size = GLOBAL_CASES[name]
+    ai = make_ai(original, o2a, size, "bilateral" if "bilateral" in name else "gauss")
+    al = align_pair(original, ai)
+    err = mapping_error(al, affine_truth(o2a), ai.shape)
+    assert err.max() <= 0.5, f"{name}: max error {err.max():.3f} px"
+    assert not al.identity
+    assert al.original.shape == ai.shape and al.original.dtype == original.dtype
+    assert al.coverage.shape == ai.shape[:2] and al.coverage.dtype == np.float32
+    true_scale = np.sqrt(np.linalg.det(o2a[:2, :2]))
+    assert al.scale == pytest.approx(true_scale, rel=2e-3)
+    true_rot = np.degrees(np.arctan2(o2a[1, 0], o2a[0, 0]))
+    assert al.rotation_deg == pytest.approx(true_rot, abs=0.05)
+    assert al.shift == pytest.approx((o2a[0, 2], o2a[1, 2]), abs=0.5)
+
+
+def liquify_field(h, w, amp, cx, cy, radius) -> np.ndarray:
+    """Smooth face-slimming-like displacement: AI(p) = original(p + d(p))."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    g = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * radius ** 2))
+    dx = amp * g * np.tanh((xx - cx) / radius) / np.tanh(1.0) * np.exp(0.5)
+    dy = 0.4 * amp * g * np.sin((yy - cy) / radius)
+    return np.stack([dx, dy], -1).astype(np.float32)
+
+
+@pytest.mark.parametrize("amp, with_shift", [(15.0, False), (6.0, True)])
+def test_local_warp_recovered(original, amp, with_shift):
+    h = w = SIDE
+    # Radius 0.2 w: up to ~20 % local stretch, like a strong face slimming.
+    d = liquify_field(h, w, amp, cx=0.47 * w, cy=0.3 * h, radius=0.2 * w)
+    assert np.abs(d).max() == pytest.approx(amp, rel=0.15)  # up to `amp` px
+    shift = (0.7, -1.2) if with_shift else (0.0, 0.0)
+    d[..., 0] -= shift[0]
+    d[..., 1] -= shift[1]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ai = cv2.remap(smooth(original), xx + d[..., 0], yy + d[..., 1], cv2.INTER_CUBIC,
+                   borderMode=cv2.BORDER_REFLECT)
+
+    al = align_pair(original, ai)
+    assert al.refined and not al.identity
+
+    def truth(p):
+        q = p.astype(np.float32)
+        return p + np.stack([cv2.remap(d[..., c], q[:, :1], q[:, 1:], cv2.INTER_LINEAR)[:, 0]
+                             for c in range(2)], 1)
+
+    err = mapping_error(al, truth, ai.shape, margin=0.04)
+    assert err.max() <= 1.0, f"max error {err.max():.2f} px"
+    assert err.mean() <= 0.3
+    # Without refinement the liquified area stays misaligned.
+    al_global = align_pair(original, ai, refine=False)
+    assert not al_global.refined
+    assert mapping_error(al_global, truth, ai.shape).max() > 0.5 * amp
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_same_grid_is_identity(original, refine):
+    ai = smooth(original)
+    al = align_pair(original, ai, refine=refine)
+    assert al.identity and not al.refined
+    assert al.original is original  # no resampling, not even a copy
+    assert al.coverage.shape == ai.shape[:2] and np.all(al.coverage == 1)
+    assert (al.scale, al.rotation_deg, al.shift) == (1.0, 0.0, (0.0, 0.0))
+    assert "no resampling" in al.summary()
+
+
+def test_identical_uint8_is_identity(original):
+    img = (original * 255).round().astype(np.uint8)
+    al = align_pair(img, img)
+    assert al.identity and al.original is img
+
+
+@pytest.mark.parametrize("other", ["coffee", "chelsea", "coffee same size"])
+def test_different_photo_refused(original, other):
+    img = getattr(data, other.split()[0])()
+    if other.endswith("same size"):
+        img = cv2.resize(img, (SIDE, SIDE))
+    with pytest.raises(AlignmentError) as exc:
+        align_pair(original, img)
+    message = str(exc.value)
+    assert "same photo" in message and "original" in message
+    assert message.endswith(".") and message.count(". ") == 0  # one sentence
+
+
+def test_different_crops_refused():
+    # Two faces-sized crops from different parts of different photos.
+    a = data.astronaut()[0:300, 150:450]
+    b = cv2.resize(data.chelsea()[0:300, 100:400], (300, 300))
+    with pytest.raises(AlignmentError):
+        align_pair(a, b)
+    # Non-overlapping crops of the same photo are not the same picture either.
+    big = data.astronaut()
+    with pytest.raises(AlignmentError):
+        align_pair(big[:256, :256], big[256:, 256:])
+
+
+def test_different_shot_refused(original):
+    # Same background, but the person moved 40 px and turned 8 degrees.
+    mask = np.zeros((SIDE, SIDE), np.float32)
+    cv2.ellipse(mask, (int(0.6 * SIDE), int(0.45 * SIDE)), (int(0.3 * SIDE), int(0.45 * SIDE)),
+                0, 0, 360, 1, -1)
+    m = cv2.getRotationMatrix2D((0.6 * SIDE, 0.45 * SIDE), 8, 1.0)
+    m[0, 2] += 40
+    moved = cv2.warpAffine(original, m, (SIDE, SIDE), borderMode=cv2.BORDER_REFLECT)
+    alpha = cv2.warpAffine(cv2.GaussianBlur(mask, (0, 0), 5), m, (SIDE, SIDE))[..., None]
+    other_shot = smooth((moved * alpha + original * (1 - alpha)).astype(np.float32))
+    with pytest.raises(AlignmentError, match="same photo"):
+        align_pair(original, other_shot)
+
+
+def test_alignment_error_is_value_error():
+    assert issubclass(AlignmentError, ValueError)
+
+
+def test_coverage_zero_where_original_missing(original):
+    # Shift right by 20.3 px: the AI's left 20 columns have no original.
+    o2a = similarity(1.0, tx=20.3, ty=-12.6)
+    ai = make_ai(original, o2a, (SIDE, SIDE))
+    al = align_pair(original, ai)
+    cov = al.coverage
+    assert np.all(cov[:, :20] == 0)
+    assert np.all(cov[SIDE - 12:, :] == 0)
+    assert np.all(cov[20:SIDE - 20, 30:] == 1)
+    assert 0.85 < cov.mean() < 0.97
+    # A crop inside the original is covered everywhere.
+    o2a = similarity(1.0, tx=-40, ty=-30)
+    al = align_pair(original, make_ai(original, o2a, (SIDE - 80, SIDE - 60)))
+    assert np.all(al.coverage == 1)
+
+
+@pytest.mark.parametrize("name, o2a, size", [
+    ("shift", similarity(1.0, tx=2.5, ty=-1.5), (SIDE, SIDE)),
+    ("scale 1.25x", similarity(1.25, 1.0, tx=-60.5, ty=-40.25), (900, 900)),
+])
+def test_texture_not_doubled(original, name, o2a, size):
+    """The pore band of the aligned original matches the truth on the AI grid."""
+    ai = make_ai(original, o2a, size)
+    al = align_pair(original, ai)
+    truth = cv2.warpAffine(original, o2a[:2], size, flags=cv2.INTER_CUBIC,
+                           borderMode=cv2.BORDER_REFLECT)
+    inner = al.coverage == 1
+    b_al, b_tr = band(al.original)[inner], band(truth)[inner]
+    corr = np.corrcoef(b_al, b_tr)[0, 1]
+    assert corr > 0.9, f"{name}: band correlation {corr:.3f}"
+    # Pore-band energy inside the face: resampling must not wash it out.
+    face = np.zeros(size[::-1], bool)
+    fx, fy = o2a[:2, :2] @ [0.6 * SIDE, 0.25 * SIDE] + o2a[:2, 2]
+    r = int(0.1 * SIDE * np.sqrt(np.linalg.det(o2a[:2, :2])))
+    face[int(fy) - r:int(fy) + r, int(fx) - r:int(fx) + r] = True
+    face &= inner
+    ratio = np.mean(band(al.original)[face] ** 2) / np.mean(band(truth)[face] ** 2)
+    assert 0.9 <= ratio <= 1.1, f"{name}: texture ratio {ratio:.3f}"
+
+
+@pytest.mark.parametrize("kind", ["uint8", "uint16", "gray float32", "gray uint8"])
+def test_dtypes_and_channels_preserved(original, kind):
+    img = original
+    if kind.startswith("gray"):
+        img = luminance(img)
+    if kind.endswith("uint8"):
+        img = (img * 255).round().astype(np.uint8)
+    elif kind.endswith("uint16"):
+        img = (img * 65535).round().astype(np.uint16)
+    o2a = similarity(1.0, 1.0, tx=3.5, ty=2.0, center=(C, C))
+    ai = cv2.warpAffine(cv2.GaussianBlur(img, (0, 0), 1.5), o2a[:2], (SIDE, SIDE),
+                        flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    al = align_pair(img, ai)
+    assert al.original.dtype == img.dtype and al.original.shape == ai.shape
+    assert mapping_error(al, affine_truth(o2a), ai.shape).max() <= 0.5
+
+
+def test_summary_and_dict(original):
+    o2a = similarity(1.25, tx=-5.5, ty=-7.25)
+    al = align_pair(original, make_ai(original, o2a, (960, 960)), refine=False)
+    line = al.summary()
+    assert line.startswith("Aligned: scale 1.250, rotation") and "\n" not in line
+    d = al.to_dict()
+    json.dumps(d)  # JSON-able
+    assert d["scale"] == pytest.approx(1.25, rel=1e-3)
+    assert set(d) >= {"scale", "rotation_deg", "shift", "residual_px", "refined", "identity"}
+    assert al.residual_px < 0.5
+
+
+def test_bad_input_rejected(original):
+    with pytest.raises(ValueError):
+        align_pair(original[..., :2], original)
+    with pytest.raises(ValueError):
+        align_pair(original[:10, :10], original)
