@@ -288,3 +288,31 @@ def test_bad_input_rejected(original):
         align_pair(original[..., :2], original)
     with pytest.raises(ValueError):
         align_pair(original[:10, :10], original)
+
+
+@pytest.fixture(scope="module")
+def large(original):
+    """A large frame (above the quick same-grid check's threshold): 4x the face."""
+    big = cv2.resize(original, (4 * SIDE, 4 * SIDE), interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(5)
+    noise = cv2.GaussianBlur(rng.standard_normal(big.shape[:2]).astype(np.float32), (0, 0), 1.0)
+    return (np.clip(big + 0.03 * noise[..., None] / noise.std(), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+@pytest.mark.parametrize("case", ["same", "shift", "liquify"])
+def test_quick_same_grid_check_on_large_frames(large, case):
+    h, w = large.shape[:2]
+    ai = smooth(large)
+    if case == "shift":  # a sub-pixel shift only full resolution can see
+        ai = cv2.warpAffine(ai, np.float32([[1, 0, 0.6], [0, 1, 0]]), (w, h), flags=cv2.INTER_CUBIC,
+                            borderMode=cv2.BORDER_REFLECT)
+    elif case == "liquify":
+        d = liquify_field(h, w, 12.0, cx=0.47 * w, cy=0.3 * h, radius=0.2 * w)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        ai = cv2.remap(ai, xx + d[..., 0], yy + d[..., 1], cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    al = align_pair(large, ai)
+    assert al.identity == (case == "same")
+    if case == "shift":
+        assert abs(al.shift[0]) == pytest.approx(0.6, abs=0.2)
+    if case == "liquify":
+        assert al.refined
