@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -146,11 +147,21 @@ def cmd_restore(args) -> int:
     max_pixels = int(args.max_pixels * 1e6)
     out = check_output_path(args.output, [args.original, args.retouched])
     fmt = output_format(out, None) if out.suffix else None
-    ai = read_image(args.retouched, max_pixels=max_pixels)
+    # Decode the files side by side: JPEG decoding releases the GIL, and it is
+    # a third of a 24 MP run.
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        want_original = preset.method != "synthetic"  # synthetic grain never reads the original
+        jobs = {"ai": pool.submit(read_image, args.retouched, max_pixels=max_pixels)}
+        if want_original:
+            jobs["original"] = pool.submit(read_image, args.original, max_pixels=max_pixels)
+        if args.mask not in ("auto", "none"):
+            jobs["mask"] = pool.submit(read_image, args.mask)
+        loaded = {name: job.result() for name, job in jobs.items()}
+    ai = loaded["ai"]
     original_pixels, coverage = None, None
     notes = list(ai.notes)
-    if preset.method != "synthetic":  # synthetic grain never reads the original
-        original = read_image(args.original, max_pixels=max_pixels)
+    if want_original:
+        original = loaded["original"]
         notes = original.notes + notes
         original_pixels = match_layout(original.pixels, ai.pixels)
         original_pixels, coverage = _align(original_pixels, ai.pixels, preset.align)
@@ -163,7 +174,7 @@ def cmd_restore(args) -> int:
         mask, faces, message = _auto_mask(ai, preset)
         print(message)
     else:
-        mask = read_mask(args.mask, ai.pixels.shape)
+        mask = read_mask(loaded["mask"], ai.pixels.shape)
     if coverage is not None:
         from processing.tiles import mask_to_float
 

@@ -350,7 +350,8 @@ def match_layout(pixels: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 def read_mask(source, shape) -> np.ndarray:
-    """A mask image (H, W) checked against an image's ``shape``.
+    """A mask image (H, W) checked against an image's ``shape``; ``source`` is
+    anything :func:`read_image` takes, or an already decoded LoadedImage.
 
     Kept in its stored depth (uint8 0-255 is a valid mask everywhere):
     converting 24 MP to float here would cost more than the restore needs.
@@ -361,7 +362,7 @@ def read_mask(source, shape) -> np.ndarray:
     ImageReadError
         Unreadable, or not the size of the image.
     """
-    img = read_image(source)
+    img = source if isinstance(source, LoadedImage) else read_image(source)
     m = img.pixels if img.pixels.ndim == 2 else img.pixels.max(axis=2)
     if m.shape != tuple(shape[:2]):
         raise ImageReadError(f"The mask {img.name} is {m.shape[1]}x{m.shape[0]} but the retouched image is "

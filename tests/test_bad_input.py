@@ -268,9 +268,9 @@ def different_sizes_without_alignment(d):
 def different_images(d):
     from skimage import data
 
-    o = save(d / "o.png", data.coffee()[:H * 3:3, :W * 3:3])
     _, a = std_pair(d)
-    return ["restore", o, a, "-o", d / "out.png", "--mask", "none"], ("error", "same photo")
+    o = save(d / "o.png", data.coffee()[:H * 3:3, :W * 3:3])
+    return ["restore", o, a, "-o", d / "out.png", "--mask", "none"], ("error", "do not show the same photo")
 
 
 @case
