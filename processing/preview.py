@@ -228,3 +228,215 @@ def loupe_start(faces, mask: np.ndarray) -> tuple[float, float]:
                 if 0 <= cx < w and 0 <= cy < h:
                     return float(cx / w), float(cy / h)
     return mask_center(mask)
+
+
+# --- Restore with its plan: what the page shows besides the pixels -------------------------------
+
+#: Tint of the places where a removed blemish was kept clean (RGB, magenta: no skin tone).
+BLEMISH_RGB = (235, 0, 200)
+#: A pixel counts as "kept clean" where the protection weight is below this.
+BLEMISH_LEVEL = 0.5
+#: Settings that change only how much texture goes back, never where: a plan made
+#: with other values of these is still valid.
+_AMOUNT_FIELDS = {"strength": 100.0, "shadows": 0.0, "highlights": 100.0}
+
+
+@dataclasses.dataclass
+class RestorePlan:
+    """What a restore decides from the whole mask before it touches a pixel.
+
+    Attributes
+    ----------
+    mask : ndarray (H, W) or None
+        The mask to restore with. For graft and frequency separation the
+        removed-blemish protection is folded in (restore with ``blemish=0``).
+    match : MatchPlan or None
+        Match mode's plan (cut-off, weights), None for the other methods or an empty mask.
+    protection : ndarray float32 (H, W) or None
+        Full-frame blemish protection: 1 = texture goes back, 0 = a removed blemish
+        is kept clean. None when protection is off or found nothing.
+    """
+
+    mask: np.ndarray | None
+    match: object | None
+    protection: np.ndarray | None
+
+
+def plan_settings(settings):
+    """``settings`` with strength and shadow/highlight protection set to neutral values.
+
+    Two settings with the same :func:`plan_settings` share a :class:`RestorePlan`
+    (the page caches the full-size plan on it).
+    """
+    changes = {k: v for k, v in _AMOUNT_FIELDS.items() if hasattr(settings, k)}
+    return dataclasses.replace(settings, **changes) if changes else settings
+
+
+def restore_plan(original: np.ndarray | None, ai: np.ndarray, mask: np.ndarray | None, settings,
+                 faces=()) -> RestorePlan:
+    """Decide cut-off, weights and blemish protection of a restore from the whole mask.
+
+    Match mode's automatic cut-off and every method's blemish statistics depend
+    on the whole mask: a loupe that restores only a window must use the plan
+    of the whole image, or it shows other pixels than the full-size result.
+
+    Parameters
+    ----------
+    original, ai : ndarray, same shape
+    mask : ndarray (H, W) or None
+    settings : any method's settings
+    faces : FaceMask list, for match mode's regional strength
+    """
+    from processing.settings import FreqSepSettings, GraftSettings, MatchSettings
+
+    if isinstance(settings, MatchSettings):
+        from processing.match import plan_match
+
+        plan = plan_match(original, ai, mask, settings, faces)
+        protection = None
+        if plan is not None and plan.blemish is not None:
+            protection = plan.full(plan.blemish, ai.shape)
+        return RestorePlan(mask, plan, protection)
+    if isinstance(settings, (GraftSettings, FreqSepSettings)) and settings.blemish > 0 and original is not None:
+        from processing.graft import with_blemish_protection
+
+        radius = settings.radius if isinstance(settings, GraftSettings) else settings.blur
+        protected = with_blemish_protection(original, ai, mask, settings.blemish, radius)
+        if protected is mask:
+            return RestorePlan(mask, None, None)
+        if mask is None:
+            return RestorePlan(protected, None, np.asarray(protected, np.float32))
+        m = to_float_mask(mask)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            protection = np.where(m > 0, protected / np.maximum(m, 1e-12), 1.0).astype(np.float32)
+        return RestorePlan(protected, None, np.clip(protection, 0.0, 1.0))
+    return RestorePlan(mask, None, None)
+
+
+def to_float_mask(mask: np.ndarray) -> np.ndarray:
+    """A mask as float32 in [0, 1] (uint8/uint16 scaled, bool as 0/1)."""
+    from processing.tiles import mask_to_float
+
+    return mask_to_float(np.asarray(mask))
+
+
+def restore_planned(original: np.ndarray | None, ai: np.ndarray, settings, plan: RestorePlan,
+                    faces=(), window: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """The restore ``plan`` was made for, with ``settings`` (whose amounts may have changed).
+
+    Gives exactly :func:`processing.restore.restore` ``(original, ai, mask,
+    settings, faces)`` for the mask the plan was made from.
+
+    Parameters
+    ----------
+    window : (x0, y0, x1, y1), optional
+        Restore only there (a 1:1 loupe): graft, frequency separation and grain
+        then give exactly the whole-image pixels inside the window. Match mode
+        ignores it and restores the whole image (its wide swap runs on a reduced
+        copy whose grid depends on the area restored, so a window would be off by
+        1 level in places): crop the result, or cache it, as the page does.
+    """
+    from processing.restore import restore
+    from processing.settings import FreqSepSettings, GraftSettings, MatchSettings
+
+    if isinstance(settings, MatchSettings):
+        from processing.match import texture_match
+
+        if plan.match is None:
+            return ai.copy()
+        return texture_match(original, ai, plan.mask, settings, faces, plan=plan.match)
+    mask = plan.mask
+    if isinstance(settings, (GraftSettings, FreqSepSettings)) and settings.blemish > 0:
+        settings = dataclasses.replace(settings, blemish=0.0)  # folded into plan.mask
+    if window is not None:
+        mask = window_mask(np.ones(ai.shape[:2], np.float32) if mask is None else to_float_mask(mask), window)
+    return restore(original, ai, mask, settings, faces=faces)
+
+
+def blemish_spots(protection: np.ndarray | None, level: float = BLEMISH_LEVEL) -> int:
+    """How many separate places a removed blemish was kept clean (protection below ``level``)."""
+    if protection is None:
+        return 0
+    kept = (np.asarray(protection, np.float32) < level).astype(np.uint8)
+    if not kept.any():
+        return 0
+    n, _ = cv2.connectedComponents(kept)
+    return int(n - 1)
+
+
+def blemish_overlay(image: np.ndarray, protection: np.ndarray | None, color=BLEMISH_RGB,
+                    level: float = BLEMISH_LEVEL, opacity: float = 0.55) -> np.ndarray:
+    """A display image with the kept-clean places tinted and outlined.
+
+    Parameters
+    ----------
+    image : ndarray uint8 (H, W, 3)
+        A display image (before/after, preview).
+    protection : ndarray (h, w) or None
+        :attr:`RestorePlan.protection`; resized to the image when its size differs.
+    color : RGB tuple
+    level : float
+        Protection below this counts as kept clean.
+    opacity : float
+        Tint strength where the protection is 0.
+
+    Returns
+    -------
+    ndarray uint8 (H, W, 3): a copy (the image itself when there is nothing to show).
+    """
+    img = to_display(image)
+    if protection is None:
+        return img
+    p = np.asarray(protection, np.float32)
+    h, w = img.shape[:2]
+    if p.shape != (h, w):
+        p = cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA)
+    kept = p < level
+    if not kept.any():
+        return img
+    a = (np.clip(1.0 - p, 0.0, 1.0) * np.float32(opacity) * kept)[..., None]
+    tint = np.asarray(color, np.float32)[None, None, :]
+    out = np.clip(img.astype(np.float32) * (1 - a) + tint * a + 0.5, 0, 255).astype(np.uint8)
+    # An outline a little outside each place: small spots stay visible on a preview.
+    ring = cv2.dilate(kept.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7)))
+    contours, _ = cv2.findContours(ring, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(out, contours, -1, tuple(int(c) for c in color), 1, lineType=cv2.LINE_AA)
+    return out
+
+
+# --- The texture spectrum as the page draws it ----------------------------------------------------
+
+def band_label(inner: float, scale: float = 1.0) -> str:
+    """``"0.5-1 px"``: a band of inner sigma ``inner`` px on a copy at ``scale`` x
+    the full size, labelled in full-size pixels."""
+    lo, hi = inner / scale, 2 * inner / scale
+
+    def fmt(v: float) -> str:
+        return f"{v:.2g}" if v < 10 else f"{v:.0f}"
+
+    return f"{fmt(lo)}-{fmt(hi)} px"
+
+
+def spectrum_rows(report: dict, scale: float = 1.0) -> list[dict]:
+    """One row per band of a :func:`processing.spectrum.spectrum_report`:
+    ``{"Band", "Position", "AI-retouched", "Restored"}``, bands labelled in full-size px.
+
+    ``Position`` is the band's index on the octave ladder (band ``k`` spans
+    ``[k, k + 1]``): :func:`ladder_position` puts a cut-off on the same axis.
+    """
+    rows = []
+    for k, s in enumerate(report["scales_px"]):
+        ai = report["ai"][k]
+        res = report.get("result", [float("nan")] * len(report["ai"]))[k]
+        rows.append({"Band": band_label(s, scale), "Position": float(k),
+                     "AI-retouched": None if not np.isfinite(ai) else float(ai),
+                     "Restored": None if not np.isfinite(res) else float(res)})
+    return rows
+
+
+def ladder_position(radius: float, scales=None) -> float:
+    """Where a radius (px, on the same copy as the spectrum) sits on the band axis of
+    :func:`spectrum_rows`: band ``k`` spans ``[k, k + 1]``, one octave each."""
+    if scales is None:
+        from processing.spectrum import LADDER as scales
+    return float(np.log2(max(radius, 1e-6) / scales[0]))

@@ -23,8 +23,8 @@ from PIL import Image  # noqa: E402
 
 from processing import mask_edit, preview  # noqa: E402
 from processing.image_io import FORMAT_SUFFIX, encode_image  # noqa: E402
-from processing.metrics import texture_report  # noqa: E402
-from processing.restore import restore  # noqa: E402
+from processing.settings import FreqSepSettings, GraftSettings, MatchSettings  # noqa: E402
+from processing.spectrum import spectrum_report  # noqa: E402
 from webapp import canvas, controls  # noqa: E402
 from webapp import pair as pairs  # noqa: E402
 
@@ -34,6 +34,9 @@ IMAGE_TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp"]
 TEST_UPLOADS = "_test_uploads"
 STROKES = "_strokes"
 MASK_MEMO = "_mask_memo"
+#: (key, RestorePlan) of the full-size image, and (key, restored) in match mode.
+FULL_PLAN = "_full_plan"
+FULL_RESTORED = "_full_restored"
 # Not image/*: streamlit 1.60 with starlette >= 1.0 fails to serve image types
 # from its media endpoint; the file name carries the type.
 DOWNLOAD_MIME = "application/octet-stream"
@@ -202,19 +205,61 @@ def _file_stem(name: str) -> str:
     return stem
 
 
+def _full_plan(pair, mask, mask_key, settings, faces):
+    """The full-size :class:`preview.RestorePlan`, cached in the session.
+
+    Keyed on the pair, the mask (its memo key: pair, sliders and strokes) and
+    the settings that decide the plan (not strength, shadows, highlights): the
+    loupe and the download share it, so match mode's automatic cut-off and the
+    blemish statistics come from the whole mask in both.
+    """
+    key = (pair.key, mask_key, type(settings).__name__, repr(preview.plan_settings(settings)))
+    memo = st.session_state.get(FULL_PLAN)
+    if memo is None or memo[0] != key:
+        st.session_state.pop(FULL_RESTORED, None)
+        st.session_state.pop(FULL_PLAN, None)  # drop the old arrays before making new ones
+        plan = preview.restore_plan(pair.original_on_ai, pair.ai.pixels, mask, settings, faces)
+        memo = (key, plan)
+        st.session_state[FULL_PLAN] = memo
+    return memo
+
+
+def _full_restored(pair, settings, faces, plan_memo):
+    """The full-size match-mode result, cached: the loupe crops it, the download encodes it."""
+    key = (plan_memo[0], repr(settings))
+    memo = st.session_state.get(FULL_RESTORED)
+    if memo is None or memo[0] != key:
+        st.session_state.pop(FULL_RESTORED, None)
+        restored = preview.restore_planned(pair.original_on_ai, pair.ai.pixels, settings, plan_memo[1], faces)
+        memo = (key, restored)
+        st.session_state[FULL_RESTORED] = memo
+    return memo[1]
+
+
+def _uses_blemish(settings) -> bool:
+    return isinstance(settings, (MatchSettings, GraftSettings, FreqSepSettings)) and settings.blemish > 0
+
+
 @st.fragment
 def restore_section(pair):
     """Method controls and results: a slider change reruns only this part."""
     memo = st.session_state[MASK_MEMO]
-    mask, mask_small, faces, faces_small = memo[1], memo[2], memo[5], memo[6]
+    mask_key, mask, mask_small, faces, faces_small = memo[0], memo[1], memo[2], memo[5], memo[6]
     st.subheader("3. Restore")
     ctl, res = st.columns([1, 3], gap="large")
     with ctl:
         preset = controls.method_controls()
     settings = preset.settings
+    small_settings = preview.scaled_settings(settings, pair.scale)
     try:
-        restored_small = restore(pair.small_original, pair.small_ai, mask_small,
-                                 preview.scaled_settings(settings, pair.scale), faces=faces_small)
+        # The preview's own plan: it is what the preview restore uses (computed once).
+        small_plan = preview.restore_plan(pair.small_original, pair.small_ai, mask_small, small_settings,
+                                          faces_small)
+        restored_small = preview.restore_planned(pair.small_original, pair.small_ai, small_settings,
+                                                 small_plan, faces_small)
+        plan_memo = _full_plan(pair, mask, mask_key, settings, faces)
+        # Match mode's full-size result, made once per setting (see preview.restore_planned).
+        full = _full_restored(pair, settings, faces, plan_memo) if isinstance(settings, MatchSettings) else None
     except ValueError as exc:
         res.error(str(exc))
         return
@@ -233,19 +278,20 @@ def restore_section(pair):
                      output_format="PNG", width="stretch")
         tab_loupe, tab_compare, tab_texture = st.tabs(["1:1 loupe", "Before / after", "Texture"])
         with tab_loupe:
-            loupe(pair, mask, settings, faces)
+            loupe(pair, mask, settings, faces, plan_memo[1], full)
         with tab_compare:
-            pos = st.slider("Split (AI left, restored right)", 0, 100, 50, key="split",
-                            help="Drag to move the line between the AI-retouched image and the result.")
-            st.image(_png(preview.split_compare(pair.display_ai, display_restored, pos / 100)),
-                     caption="Before / after", output_format="PNG", width="stretch")
+            compare(pair, display_restored, settings, small_plan)
         with tab_texture:
-            texture_chart(pair, restored_small, mask_small)
-        downloads(pair, mask, preset, faces)
+            texture_chart(pair, restored_small, mask_small, settings, small_plan, plan_memo[1])
+        downloads(pair, mask, preset, faces, plan_memo[1], full)
 
 
-def loupe(pair, mask, settings, faces):
-    """A 1:1 view of a small window at full resolution: original, AI, restored."""
+def loupe(pair, mask, settings, faces, plan, full=None):
+    """A 1:1 view of a small window at full resolution: original, AI, restored.
+
+    The window is restored with the full-size plan (``full``: the whole
+    full-size result in match mode), so it shows the download's pixels.
+    """
     cx0, cy0 = preview.loupe_start(faces, mask)
     s1, s2, s3 = st.columns([2, 2, 1])
     x = s1.slider("Loupe centre, left to right (%)", 0, 100, int(round(cx0 * 100)), key="loupe_x",
@@ -256,10 +302,11 @@ def loupe(pair, mask, settings, faces):
                         help="Each photo pixel becomes a block of this many screen pixels.")
     side = 256 // zoom if zoom > 1 else 256
     window = preview.loupe_window(pair.ai.pixels.shape, (x / 100, y / 100), side)
-    restored = restore(pair.original_on_ai, pair.ai.pixels, preview.window_mask(mask, window), settings,
-                       faces=faces)
+    if full is None:
+        full = preview.restore_planned(pair.original_on_ai, pair.ai.pixels, settings, plan, faces,
+                                       window=window)
     crops = [preview.enlarge(preview.to_display(preview.crop(im, window)), zoom)
-             for im in (pair.original_on_ai, pair.ai.pixels, restored)]
+             for im in (pair.original_on_ai, pair.ai.pixels, full)]
     thumb, t_scale = preview.downscale(pair.display_ai, 360)
     t = preview.frame_box(thumb, window, t_scale * pair.scale)
     cols = st.columns([1, 3])
@@ -270,41 +317,109 @@ def loupe(pair, mask, settings, faces):
                          "original | AI-retouched | restored", output_format="PNG")
 
 
-def texture_chart(pair, restored_small, mask_small):
-    """Texture ratios of the AI image and the result against the original, inside the mask."""
+def compare(pair, display_restored, settings, small_plan):
+    """The before/after split, optionally with the kept-clean blemishes tinted."""
+    pos = st.slider("Split (AI left, restored right)", 0, 100, 50, key="split",
+                    help="Drag to move the line between the AI-retouched image and the result.")
+    uses = _uses_blemish(settings)
+    show = st.checkbox("Show where blemishes were kept clean", key="show_blemish", disabled=not uses,
+                       help="Tints (magenta) the spots the AI removed where the original's texture was "
+                            "left out, so they do not come back. Set by 'Blemish protection'.")
+    image = preview.split_compare(pair.display_ai, display_restored, pos / 100)
+    if show and uses:
+        image = preview.blemish_overlay(image, small_plan.protection)
+    st.image(_png(image), caption="Before / after", output_format="PNG", width="stretch")
+    with st.container(key="blemish-note"):
+        if not uses:
+            st.caption("Blemish protection is off: raise 'Blemish protection' to keep removed spots clean.")
+        else:
+            n = preview.blemish_spots(small_plan.protection)
+            if n == 0:
+                st.caption("No removed blemish found at this sensitivity: the texture goes back everywhere "
+                           "in the mask.")
+            else:
+                where = "on the preview" if pair.scale < 1 else "on the photo"
+                st.caption(f"{n} removed blemish{'es' if n != 1 else ''} kept clean {where}: the "
+                           "original's texture is left out there" + (" (magenta)." if show else "."))
+
+
+def texture_chart(pair, restored_small, mask_small, settings, small_plan, plan):
+    """The texture spectrum: each octave band's energy inside the mask, AI and result vs the original."""
     if float(mask_small.max(initial=0)) <= 0:
         st.info("The mask is empty: paint the skin to measure its texture.")
         return
-    report = texture_report(pair.small_original, pair.small_ai, restored_small, mask_small)
-    rows = []
-    for band, label in (("fine", "Fine (0.5-1 px)"), ("pores", "Pores (1-3 px)"), ("mid", "Mid (3-8 px)")):
-        b = report["bands"].get(band)
-        if b:
-            rows.append({"Band": label, "AI-retouched": b["ai_ratio"], "Restored": b["restored_ratio"]})
-    df = pd.DataFrame(rows).melt(id_vars="Band", var_name="Image", value_name="Ratio")
-    order = [r["Band"] for r in rows]
+    report = spectrum_report(pair.small_original, pair.small_ai, restored_small, mask_small)
+    rows = preview.spectrum_rows(report, pair.scale)
+    labels = [r["Band"] for r in rows]
+    table = pd.DataFrame(rows)
+    df = table.melt(id_vars=["Band", "Position"], value_vars=["AI-retouched", "Restored"],
+                    var_name="Image", value_name="Ratio").dropna(subset=["Ratio"])
+    df["x0"] = df["Position"] + df["Image"].map({"AI-retouched": 0.12, "Restored": 0.5})
+    df["x1"] = df["x0"] + 0.38
+    df["base"] = 0.0
+    n = len(rows)
+    label_expr = "[" + ", ".join(json.dumps(b) for b in labels) + f"][floor(datum.value)] || ''"
+    x_axis = alt.Axis(values=[k + 0.5 for k in range(n)], labelExpr=label_expr, grid=False,
+                      title="Detail size (band of the spectrum)", labelAngle=0)
     bars = alt.Chart(df).mark_bar().encode(
-        x=alt.X("Band:N", sort=order, title=None, axis=alt.Axis(labelAngle=0)),
-        xOffset=alt.XOffset("Image:N", sort=["AI-retouched", "Restored"]),
-        y=alt.Y("Ratio:Q", title="texture vs original (1 = same)"),
+        x=alt.X("x0:Q", scale=alt.Scale(domain=[0, n], nice=False, zero=True), axis=x_axis),
+        x2="x1:Q",
+        y=alt.Y("Ratio:Q", title="energy vs original (1 = same)", scale=alt.Scale(zero=True)),
+        y2="base:Q",
         color=alt.Color("Image:N", scale=alt.Scale(domain=["AI-retouched", "Restored"],
                                                    range=["#b0b0b0", "#2e7d5b"]),
                         legend=alt.Legend(orient="top", title=None)),
         tooltip=["Band", "Image", alt.Tooltip("Ratio:Q", format=".2f")])
-    target = alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 4], color="#555").encode(y="y:Q")
-    st.altair_chart(bars + target, height=280, width="stretch")
-    where = "on the preview" if pair.scale < 1 else "at full size"
-    st.caption(f"Energy of each detail band inside the mask, relative to the original ({where}). "
-               "Plastic skin sits well below 1; restored texture near 1; above 1 means doubled detail.")
+    layers = [bars, alt.Chart(pd.DataFrame({"y": [1.0]})).mark_rule(strokeDash=[4, 4], color="#555")
+              .encode(y="y:Q")]
+    cut_note = cut_caption = ""
+    if small_plan.match is not None:
+        # The preview's cut-off sits on the preview's ladder: the same axis as the bars.
+        pos = min(max(preview.ladder_position(small_plan.match.cutoff), 0.0), float(n))
+        how = "automatic" if settings.cutoff == 0 else "set by hand"
+        on_preview = small_plan.match.cutoff / pair.scale  # in full-size px, like the band labels
+        cut_note = f"Cut-off {on_preview:.1f} px ({how})"
+        cut_caption = cut_note
+        full_cut = plan.match.cutoff if plan is not None and plan.match is not None else None
+        if full_cut is not None and abs(full_cut - on_preview) >= 0.05:
+            cut_caption = (f"Cut-off {full_cut:.1f} px ({how}) on the full-size photo, "
+                           f"{on_preview:.1f} px on the preview")
+        rule = pd.DataFrame({"x": [pos], "label": [cut_note]})
+        layers.append(alt.Chart(rule).mark_rule(color="#c2185b", strokeWidth=2).encode(
+            x="x:Q", tooltip=[alt.Tooltip("label:N", title="Match mode")]))
+        layers.append(alt.Chart(rule).mark_text(align="left", dx=4, dy=-6, color="#c2185b", fontSize=12)
+                      .encode(x="x:Q", y=alt.value(0), text="label:N"))
+    with st.container(key="texture-chart"):
+        st.altair_chart(alt.layer(*layers), height=300, width="stretch")
+    if cut_caption:
+        with st.container(key="cutoff-note"):
+            st.caption(f"{cut_caption}: bands finer than the pink line are brought back to the original's "
+                       "energy; coarser tone stays the AI's.")
+    if pair.scale < 1:
+        where = (f"measured on the {pair.scale * 100:.0f} % preview, band sizes in full-size pixels: "
+                 f"on the preview they are {pair.scale:.2f} times these")
+    else:
+        where = "measured at full size"
+    st.caption(f"Energy of each detail band (difference of Gaussians, one octave each) inside the mask, "
+               f"relative to the original ({where}). Plastic skin sits well below 1; restored texture "
+               "near 1; above 1 means doubled detail.")
+    with st.expander("Numbers"):
+        st.dataframe(table.drop(columns="Position").set_index("Band"), width="stretch")
 
 
-def downloads(pair, mask, preset, faces):
-    """Full-size restored image, mask and preset; the image is rendered only when asked for."""
+def downloads(pair, mask, preset, faces, plan, full=None):
+    """Full-size restored image, mask and preset; the image is rendered only when asked for.
+
+    The image is the full-size plan's restore (the loupe's pixels); ``full`` is
+    the match-mode result already made for the loupe.
+    """
     ai = pair.ai
     stem = _file_stem(ai.name)
+    settings = preset.settings
 
     def render_restored() -> bytes:
-        restored = restore(pair.original_on_ai, ai.pixels, mask, preset.settings, faces=faces)
+        restored = full if full is not None else preview.restore_planned(
+            pair.original_on_ai, ai.pixels, settings, plan, faces)
         return encode_image(restored, ai.format, alpha=ai.alpha, icc_profile=ai.icc_profile, exif=ai.exif)
 
     def render_mask() -> bytes:

@@ -169,3 +169,38 @@ def test_text_file_upload_shows_message_not_traceback(page, tmp_path):
     shot(page, "08_txt_upload")
     assert_no_exception(page)
     assert page.get_by_text(re.compile("not allowed|not supported", re.I)).count() >= 1
+
+
+def test_texture_tab_draws_the_spectrum(page):
+    from tests.e2e.conftest import ARTIFACTS
+
+    page.get_by_role("tab", name="Texture").click()
+    chart = page.locator(".st-key-texture-chart")
+    chart.locator("canvas, svg").first.wait_for(state="visible")
+    page.wait_for_timeout(500)  # vega draws after the element appears
+    shot(page, "09_texture_tab")
+    chart.screenshot(path=str(ARTIFACTS / "09b_texture_chart.png"))
+    assert_no_exception(page)
+    assert page.locator(".st-key-cutoff-note").get_by_text(re.compile(r"Cut-off [\d.]+ px \(automatic\)")).count() == 1
+    box = chart.bounding_box()
+    assert box["width"] > 300 and box["height"] > 200
+
+
+def test_blemish_overlay_checkbox(page):
+    from tests.e2e.conftest import ARTIFACTS
+
+    page.get_by_role("tab", name="Before / after").click()
+    img = page.locator('[data-testid="stImage"]').filter(has=page.locator('img')).filter(
+        has_text="Before / after").locator("img").first
+    before = img.get_attribute("src")
+    note = page.locator(".st-key-blemish-note")
+    assert re.match(r"\d+ removed blemish", note.inner_text())
+    page.get_by_text("Show where blemishes were kept clean").click()
+    wait_for_app_run(page)
+    page.wait_for_function("() => document.body.innerText.includes('(magenta)')")
+    wait_for_app_run(page)
+    shot(page, "10_blemish_overlay")
+    img = page.locator('[data-testid="stImage"]').filter(has_text="Before / after").locator("img").first
+    img.screenshot(path=str(ARTIFACTS / "10b_blemish_overlay_image.png"))
+    assert_no_exception(page)
+    assert img.get_attribute("src") != before

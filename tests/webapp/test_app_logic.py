@@ -169,3 +169,179 @@ def test_switching_method_and_back_keeps_slider_values(app):
     at.radio(key="w.method").set_value("graft").run()
     assert not at.exception
     assert at.slider(key="w.graft.radius").value == 3.5
+
+
+# --- Texture spectrum, blemish overlay, loupe = download -------------------------------------------
+
+LADDER_LABELS = ["0.5-1 px", "1-2 px", "2-4 px", "4-8 px", "8-16 px", "16-32 px"]
+
+
+def spectrum_table(at):
+    return at.dataframe[0].value
+
+
+def chart_spec(at) -> dict:
+    import json
+
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1
+    return json.loads(charts[0].proto.spec)
+
+
+def test_texture_tab_shows_the_spectrum_ladder(app):
+    at = app().run()
+    assert not at.exception
+    table = spectrum_table(at)
+    assert list(table.index) == LADDER_LABELS
+    assert list(table.columns) == ["AI-retouched", "Restored"]
+    # The demo's smoothing took the fine bands away and left the coarse ones.
+    assert table["AI-retouched"].iloc[0] < 0.5 < table["AI-retouched"].iloc[-1]
+    assert table["Restored"].iloc[0] > table["AI-retouched"].iloc[0]
+    spec = chart_spec(at)
+    marks = [layer["mark"]["type"] for layer in spec["layer"]]
+    assert marks.count("rule") == 2  # the dashed line at 1 and the cut-off
+    assert "0.5-1 px" in json_dump(spec)
+    note = [c.value for c in at.caption if c.value.startswith("Cut-off")]
+    assert len(note) == 1 and "(automatic)" in note[0]
+
+
+def json_dump(spec) -> str:
+    import json
+
+    return json.dumps(spec)
+
+
+def test_spectrum_follows_the_sliders(app):
+    at = app().run()
+    at.radio(key="w.method").set_value("graft").run()
+    at.slider(key="w.graft.strength").set_value(200.0).run()
+    assert not at.exception
+    table = spectrum_table(at)
+    # Twice the original's fine detail on top of what the AI kept: above the AI's, above 1.
+    assert table["Restored"].iloc[0] > table["AI-retouched"].iloc[0]
+    assert table["Restored"].iloc[0] > 1.0
+    strong = table["Restored"].iloc[0]
+    at.slider(key="w.graft.strength").set_value(50.0).run()
+    assert spectrum_table(at)["Restored"].iloc[0] < strong
+    # No cut-off outside match mode.
+    marks = [layer["mark"]["type"] for layer in chart_spec(at)["layer"]]
+    assert marks.count("rule") == 1
+    assert not [c for c in at.caption if c.value.startswith("Cut-off")]
+
+
+def test_manual_cutoff_is_marked(app):
+    at = app().run()
+    at.slider(key="w.match.cutoff").set_value(6.0).run()
+    assert not at.exception
+    note = [c.value for c in at.caption if c.value.startswith("Cut-off")]
+    assert note and note[0].startswith("Cut-off 6.0 px (set by hand)")
+
+
+def compare_src(at) -> str:
+    for el in at.get("image"):
+        for img in el.proto.imgs:
+            if img.caption == "Before / after":
+                return img.url
+    raise AssertionError("no before/after image")
+
+
+def test_blemish_overlay_toggle(app):
+    at = app().run()
+    box = at.checkbox(key="show_blemish")
+    assert not box.disabled and not box.value
+    plain = compare_src(at)
+    note = [c.value for c in at.caption if "kept clean" in c.value]
+    assert note and int(note[0].split()[0]) > 0  # the demo's blemishes were found
+    box.check().run()
+    assert not at.exception
+    assert compare_src(at) != plain
+    assert any("(magenta)" in c.value for c in at.caption)
+    # Off again: the plain comparison comes back, pixel for pixel.
+    at.checkbox(key="show_blemish").uncheck().run()
+    assert compare_src(at) == plain
+    # Graft with protection off: nothing to show.
+    at.radio(key="w.method").set_value("graft").run()
+    assert at.checkbox(key="show_blemish").disabled
+    assert any("Blemish protection is off" in c.value for c in at.caption)
+    at.slider(key="w.graft.blemish").set_value(60.0).run()
+    assert not at.checkbox(key="show_blemish").disabled
+    assert any("kept clean" in c.value and c.value[0].isdigit() for c in at.caption)
+
+
+def loupe_restored_panel(at) -> np.ndarray:
+    """The 'restored' third of the loupe image, back at 1:1."""
+    import base64
+
+    import cv2
+
+    src = next(img.url for el in at.get("image") for img in el.proto.imgs
+               if img.caption.startswith("1:1 at full size"))
+    png = base64.b64decode(src.split(",", 1)[1])
+    img = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    zoom = at.selectbox(key="loupe_zoom").value
+    panel = (img.shape[1] - 12) // 3
+    return img[:, 2 * (panel + 6):][::zoom, ::zoom]
+
+
+@pytest.mark.parametrize("method, changes", [
+    ("match", {}),
+    ("match", {"w.match.cutoff": 8.0, "w.match.strength": 150.0}),
+    ("graft", {"w.graft.blemish": 70.0}),
+    ("freqsep", {"w.freqsep.blemish": 80.0}),
+])
+def test_loupe_shows_the_full_size_download(app, method, changes):
+    """The loupe restores a window; inside it, the pixels are the full-size result's."""
+    from processing import preview
+    from processing.restore import restore
+    from webapp import controls
+
+    at = app().run()
+    at.radio(key="w.method").set_value(method).run()
+    for key, value in changes.items():
+        at.slider(key=key).set_value(value).run()
+    at.slider(key="loupe_x").set_value(38).run()
+    assert not at.exception
+    memo = at.session_state["_mask_memo"]
+    mask, faces = memo[1], memo[5]
+    flat = at.session_state[controls.STORE]
+    assert flat["method"] == method
+    from processing.demo import demo_pair
+
+    original, ai = demo_pair()
+    settings = controls.Preset.from_dict(
+        {"method": method, method: {k.split(".", 1)[1]: v for k, v in flat.items()
+                                    if k.startswith(method + ".")}}).settings
+    full = restore(original, ai, mask, settings, faces=faces)
+    x, y = at.slider(key="loupe_x").value, at.slider(key="loupe_y").value
+    zoom = at.selectbox(key="loupe_zoom").value
+    window = preview.loupe_window(ai.shape, (x / 100, y / 100), 256 // zoom if zoom > 1 else 256)
+    expected = preview.crop(full, window)
+    got = loupe_restored_panel(at)
+    assert got.shape == expected.shape
+    assert np.array_equal(got, expected)
+    assert not np.array_equal(expected, preview.crop(ai, window))  # the loupe sits on restored skin
+
+
+def test_downscaled_preview_labels_full_size_bands_and_loupe_matches(app):
+    """A pair larger than the preview: bands in full-size px, loupe = full-size result."""
+    import cv2
+
+    from processing import preview
+    from processing.demo import demo_pair
+    from processing.restore import restore
+    from processing.settings import MatchSettings
+
+    o, a = (cv2.resize(np.asarray(x), (2100, 2100), interpolation=cv2.INTER_CUBIC) for x in demo_pair())
+    at = app()
+    at.session_state["_test_uploads"] = {"original": ("o.png", _png_bytes(o)), "ai": ("a.png", _png_bytes(a))}
+    at.run()
+    assert not at.exception and not at.error
+    table = spectrum_table(at)
+    assert list(table.index)[0] == "0.75-1.5 px"  # preview at 2/3: 0.5 px there is 0.75 px here
+    assert any("67 % preview" in c.value for c in at.caption)
+    assert any(c.value.startswith("Cut-off") for c in at.caption)
+    memo = at.session_state["_mask_memo"]
+    full = restore(o, a, memo[1], MatchSettings(), faces=memo[5])
+    x, y = at.slider(key="loupe_x").value, at.slider(key="loupe_y").value
+    window = preview.loupe_window(a.shape, (x / 100, y / 100), 128)
+    assert np.array_equal(loupe_restored_panel(at), preview.crop(full, window))

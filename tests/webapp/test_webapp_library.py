@@ -164,3 +164,80 @@ def test_loupe_starts_on_a_cheek():
     mask[10:30, 150:190] = 1
     cx, cy = preview.loupe_start([], mask)
     assert 0.75 < cx < 0.95 and 0.1 < cy < 0.3
+
+
+def _blemished_pair():
+    """A textured pair whose 'AI' copy is smoothed and lost three dark spots."""
+    import cv2
+
+    rng = np.random.default_rng(4)
+    base = np.full((160, 200, 3), 150, np.float32) + rng.normal(0, 12, (160, 200, 1)).astype(np.float32)
+    o = base.copy()
+    for cx, cy in ((50, 50), (120, 90), (160, 40)):
+        cv2.circle(o, (cx, cy), 4, (90, 90, 90), -1)
+    a = cv2.GaussianBlur(base, (0, 0), 2.0)
+    return np.clip(o, 0, 255).astype(np.uint8), np.clip(a, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("settings", [
+    "match", "match-8", "graft-blemish", "freqsep-blemish", "graft", "synthetic"])
+def test_planned_restore_is_the_restore_and_the_loupe_window_matches(settings):
+    from processing.restore import restore
+    from processing.settings import FreqSepSettings, MatchSettings
+
+    settings = {"match": MatchSettings(), "match-8": MatchSettings(cutoff=8.0, strength=140.0),
+                "graft-blemish": GraftSettings(blemish=60.0), "graft": GraftSettings(),
+                "freqsep-blemish": FreqSepSettings(blemish=70.0, mode="replace"),
+                "synthetic": SyntheticSettings(seed=5)}[settings]
+    o, a = _blemished_pair()
+    mask = np.zeros(a.shape[:2], np.float32)
+    mask[10:150, 15:190] = 1.0
+    plan = preview.restore_plan(o, a, mask, settings)
+    full = restore(o, a, mask, settings)
+    assert np.array_equal(preview.restore_planned(o, a, settings, plan), full)
+    # The loupe: a window restored with the whole image's plan gives the full-size pixels.
+    win = preview.loupe_window(a.shape, (0.3, 0.35), 48)
+    part = preview.restore_planned(o, a, settings, plan, window=win)
+    assert np.array_equal(preview.crop(part, win), preview.crop(full, win))
+    # A plan stays valid when only the amount changes.
+    if hasattr(settings, "strength"):
+        stronger = settings.replace(strength=180.0)
+        assert preview.plan_settings(stronger) == preview.plan_settings(settings)
+        assert np.array_equal(preview.restore_planned(o, a, stronger, plan), restore(o, a, mask, stronger))
+    if getattr(settings, "blemish", 0) > 0 and getattr(settings, "cutoff", 1) > 0:
+        assert plan.protection is not None and plan.protection.shape == a.shape[:2]
+        assert preview.blemish_spots(plan.protection) >= 3
+        for x, y in ((50, 50), (120, 90), (160, 40)):  # the removed spots are kept clean
+            assert plan.protection[y, x] < 0.5
+        assert plan.protection[145, 60] == pytest.approx(1.0)
+    elif getattr(settings, "blemish", 0) > 0:
+        assert plan.protection is None or plan.protection.shape == a.shape[:2]
+    else:
+        assert plan.protection is None and preview.blemish_spots(plan.protection) == 0
+
+
+def test_blemish_overlay_tints_only_the_kept_clean_places():
+    img = np.full((60, 80, 3), 120, np.uint8)
+    prot = np.ones((30, 40), np.float32)  # half size: resized to the image
+    prot[10:14, 10:14] = 0.0
+    out = preview.blemish_overlay(img, prot)
+    assert out.shape == img.shape and out.dtype == np.uint8
+    spot = out[22:26, 22:26].astype(int)
+    assert (spot[..., 1] < 120).all() and (spot[..., 0] > 120).all()  # magenta
+    assert (out[45:, 60:] == 120).all() and (out[:5] == 120).all()
+    assert np.array_equal(preview.blemish_overlay(img, None), img)
+    assert np.array_equal(preview.blemish_overlay(img, np.ones((60, 80), np.float32)), img)
+    assert preview.blemish_spots(prot) == 1
+
+
+def test_spectrum_rows_labels_and_cutoff_position():
+    report = {"scales_px": [0.5, 1.0, 2.0, 4.0, 8.0, 16.0], "ai": [0.2, 0.4, 0.7, 0.9, 1.0, float("nan")],
+              "result": [1.0, 1.0, 0.95, 0.97, 1.0, 1.0]}
+    rows = preview.spectrum_rows(report)
+    assert [r["Band"] for r in rows] == ["0.5-1 px", "1-2 px", "2-4 px", "4-8 px", "8-16 px", "16-32 px"]
+    assert rows[0]["AI-retouched"] == 0.2 and rows[5]["AI-retouched"] is None and rows[5]["Restored"] == 1.0
+    # On a quarter-size preview the bands are labelled in full-size pixels.
+    assert preview.spectrum_rows(report, 0.25)[0]["Band"] == "2-4 px"
+    assert preview.band_label(16.0, 0.3) == "53-107 px"
+    assert preview.ladder_position(0.5) == 0.0 and preview.ladder_position(2.0) == 2.0
+    assert 2.0 < preview.ladder_position(2.8) < 3.0
