@@ -57,6 +57,10 @@ def naive_match(original, ai, mask):
 
 
 def main():
+    # As in the web app and batch workers, where the library runs again and again.
+    from processing.memory import reuse_freed_memory
+
+    reuse_freed_memory()
     original, ai, mask = make_pair()
     h, w = ai.shape[:2]
     t = median_time(lambda: texture_match(original, ai, mask, MatchSettings()))

@@ -82,6 +82,10 @@ def timed(fn, repeat=3):
 
 
 def main():
+    # As in the web app and batch workers, where the library runs again and again.
+    from processing.memory import reuse_freed_memory
+
+    reuse_freed_memory()
     original, ai, mask = make_pair()
     print(f"24 MP pair {W}x{H} uint8, feathered face mask covering {np.mean(mask > 0) * 100:.0f} % of the frame")
     print(f"{'method':<22}{'time s':>8}{'peak MB':>9}{'naive s':>9}{'naive MB':>10}{'speed-up':>10}  target")

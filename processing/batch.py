@@ -274,7 +274,10 @@ def _worker_init(threads: int, quiet: bool) -> None:
         os.close(devnull)
     import cv2
 
+    from processing.memory import reuse_freed_memory
+
     cv2.setNumThreads(max(1, threads))
+    reuse_freed_memory()
 
 
 def _fingerprint(path: str | None):

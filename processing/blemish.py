@@ -9,6 +9,8 @@ in the high band), so the graft weight goes to 0 there, fading smoothly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -29,9 +31,49 @@ def blemish_threshold(sensitivity: float) -> float:
     return 250.0 / max(float(sensitivity), 1.0)
 
 
+@dataclass
+class ToneChange:
+    """Luminance change original - AI on a reduced copy of the mask's box.
+
+    Computed once and shared by every blemish search on a pair.
+    """
+
+    diff: np.ndarray            # float32 (h, w), reduced by ``f``
+    mask: np.ndarray            # float32 (h, w), the mask reduced the same way
+    f: int                      # reduction factor
+    box: tuple[int, int, int, int]   # (y0, y1, x0, x1) of the full image it covers
+    shape: tuple[int, int]      # full image (H, W)
+
+
+def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                halo: int = 130) -> ToneChange | None:
+    """The change to search for removed blemishes in, or None for an empty mask.
+
+    ``halo`` (px) of context around the mask's box: four times the widest
+    blur plus margin a search will use.
+    """
+    box = mask_bbox(mask, ai.shape)
+    if box is None:
+        return None
+    h, w = ai.shape[:2]
+    y0, y1, x0, x1 = box
+    y0, y1, x0, x1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
+    o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
+    m_small = np.ones(o.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
+    f = max(1, int(np.ceil(max(o.shape[:2]) / DETECT_MAX_SIDE)))
+    if f > 1:  # reduce before converting: 24 MP of float is the slow part
+        # Whole multiples of f keep INTER_AREA on OpenCV's fast integer path.
+        hh, ww = (y1 - y0) // f, (x1 - x0) // f
+        o, a, m_small = (cv2.resize(x[:hh * f, :ww * f], (ww, hh), interpolation=cv2.INTER_AREA)
+                         for x in (o, a, m_small))
+    diff = luminance(to_float(o)) - luminance(to_float(a))
+    return ToneChange(diff, m_small, f, (y0, y1, x0, x1), (h, w))
+
+
 def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
                        sensitivity: float = 50.0, scale: float = 2.0,
-                       margin: float = 4.0, max_spot: float | None = None) -> np.ndarray | None:
+                       margin: float = 4.0, max_spot: float | None = None,
+                       change: ToneChange | None = None) -> np.ndarray | None:
     """Weight in [0, 1] (H, W): 0 where the AI removed a blemish, 1 elsewhere.
 
     Parameters
@@ -50,6 +92,8 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
     max_spot : float, px, optional
         Largest blemish diameter; larger changes are smoothed edges, not spots.
         Default 16 px per 1000 px of the image's long side (at least 16).
+    change : ToneChange, optional
+        The pair's tone change, when several searches share it.
 
     Returns
     -------
@@ -57,24 +101,15 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
     """
     if sensitivity <= 0:
         return None
-    box = mask_bbox(mask, ai.shape)
-    if box is None:
+    if change is None:
+        change = tone_change(original, ai, mask, halo=int(4 * (4 * scale + margin)) + 2)
+    if change is None:
         return None
-    h, w = ai.shape[:2]
+    h, w = change.shape
     if max_spot is None:
         max_spot = 16.0 * max(1.0, max(h, w) / 1000.0)
-    halo = int(4 * (4 * scale + margin)) + 2
-    y0, y1, x0, x1 = box
-    y0, y1, x0, x1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
-    o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
-    m_small = np.ones(o.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
-    f = max(1, int(np.ceil(max(o.shape[:2]) / DETECT_MAX_SIDE)))
-    if f > 1:  # reduce before converting: 24 MP of float is the slow part
-        # Whole multiples of f keep INTER_AREA on OpenCV's fast integer path.
-        hh, ww = (y1 - y0) // f, (x1 - x0) // f
-        o, a, m_small = (cv2.resize(x[:hh * f, :ww * f], (ww, hh), interpolation=cv2.INTER_AREA)
-                         for x in (o, a, m_small))
-    diff = luminance(to_float(o)) - luminance(to_float(a))
+    diff, m_small, f = change.diff, change.mask, change.f
+    y0, y1, x0, x1 = change.box
     s = scale / f
     low = gaussian_blur(diff, s)
     local = low - gaussian_blur(low, 4 * s)  # a change of its surroundings is not a spot

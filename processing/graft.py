@@ -96,8 +96,8 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
     win = (slice(y0 - hy0, y1 - hy0), slice(x0 - hx0, x1 - hx0))
     ksize = 2 * int(np.ceil(4.0 * sigma)) + 1
 
-    def detail(x):
-        if not exact and sigma >= 6:
+    def detail(x, approximate: bool):
+        if approximate and sigma >= 6:
             return cv2.subtract(x[win], low_pass(x, sigma)[win], dtype=cv2.CV_32F)
         blurred = cv2.GaussianBlur(x, (ksize, ksize), sigma, borderType=cv2.BORDER_REFLECT_101)
         return cv2.subtract(x[win], blurred[win], dtype=cv2.CV_16S)
@@ -105,9 +105,12 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
     a = ai[y0:y1, x0:x1]
     if replace:
         # (O - G(O)) - (A - G(A)) = (O - A) - G(O - A): one blur instead of two.
-        d = detail(cv2.subtract(original[hy0:hy1, hx0:hx1], ai[hy0:hy1, hx0:hx1], dtype=cv2.CV_16S))
+        # The difference is small and smooth at that scale, so a wide blur of it
+        # on a reduced copy is within a fraction of a level (and int16 has no
+        # fixed-point fast path).
+        d = detail(cv2.subtract(original[hy0:hy1, hx0:hx1], ai[hy0:hy1, hx0:hx1], dtype=cv2.CV_16S), True)
     else:
-        d = detail(original[hy0:hy1, hx0:hx1])
+        d = detail(original[hy0:hy1, hx0:hx1], not exact)
     # clip(A + s D) is Linear Light of the half-amplitude detail layer.
     blended = cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_8U)
     m = np.ones(a.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])

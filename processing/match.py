@@ -26,7 +26,7 @@ from processing.tiles import mask_bbox, mask_to_float
 
 # The spectrum for the automatic cut-off is measured on at most this many pixels
 # around the mask's centre: plenty of skin, bounded cost on 24 MP files.
-SPECTRUM_SIDE = 1536
+SPECTRUM_SIDE = 1024
 MIN_CUTOFF, MAX_CUTOFF = 0.7, 24.0
 # The swap R = G_r(A) + O - G_r(O) only fully restores scales well below r
 # (at r itself the Gaussian passes half of each image), so it runs at twice the
@@ -98,12 +98,22 @@ def _central_window(mask: np.ndarray | None, shape, side: int):
     return slice(max(0, cy - hh), cy + hh + 1), slice(max(0, cx - hw), cx + hw + 1)
 
 
-def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None) -> tuple[float, list]:
-    """Cut-off radius (px) from the AI's band ratios inside the mask, and the ratios."""
+def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                blemish: float = 0.0) -> tuple[float, list]:
+    """Cut-off radius (px) from the AI's band ratios inside the mask, and the ratios.
+
+    With ``blemish`` (sensitivity, %) removed spots are left out of the
+    spectrum: they are energy the AI removed at their own scale and would
+    push the cut-off up.
+    """
     win = _central_window(mask, ai.shape, SPECTRUM_SIDE)
     if win is None:
         return MIN_CUTOFF, [float("nan")] * len(LADDER)
-    m = None if mask is None else mask[win]
+    m = np.ones(ai[win].shape[:2], np.float32) if mask is None else mask_to_float(mask[win])
+    if blemish > 0:
+        spots = blemish_protection(original[win], ai[win], m, blemish, scale=1.5, margin=2.0)
+        if spots is not None:
+            m = m * spots
     ratios = texture_spectrum(ai[win], m).ratio_to(texture_spectrum(original[win], m))
     cut = removed_scale(ratios, LADDER)
     return float(np.clip(cut, MIN_CUTOFF, MAX_CUTOFF)), [float(r) for r in ratios]
@@ -166,12 +176,7 @@ def plan_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     y0, y1, x0, x1 = box
     o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
     weight = np.ones(a.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
-    spots = None
-    if settings.blemish > 0:
-        # Removed spots are energy the AI removed at their scale: leave them out
-        # of the spectrum, or they push the cut-off up.
-        spots = blemish_protection(o, a, weight, settings.blemish, scale=1.5, margin=2.0)
-    auto, ratios = auto_cutoff(o, a, weight if spots is None else weight * spots)
+    auto, ratios = auto_cutoff(o, a, weight, settings.blemish)
     cutoff = settings.cutoff if settings.cutoff > 0 else auto
     blemish = None
     if settings.blemish > 0:

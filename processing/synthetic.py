@@ -10,19 +10,24 @@ from processing.graft import halo_for
 from processing.settings import SyntheticSettings
 from processing.tiles import inner, run_kernel
 
-# Noise is drawn in fixed blocks of rows, each from its own stream keyed by
-# (seed, block), so the grain at a pixel depends only on the seed and the
-# image width: never on the mask, the band size or the thread that drew it.
-NOISE_BLOCK_ROWS = 64
+# Noise is drawn in fixed blocks, each from its own stream keyed by (seed, block
+# row, block column), so the grain at a pixel depends only on the seed: never on
+# the mask, the band size or the thread that drew it. Only the blocks a band
+# touches are drawn.
+NOISE_BLOCK = (64, 256)
 
 
-def noise_rows(seed: int, y0: int, y1: int, width: int, channels: int) -> np.ndarray:
-    """Uniform noise in [-1, 1) for image rows ``y0:y1``, float32 (rows, width, channels)."""
-    b0, b1 = y0 // NOISE_BLOCK_ROWS, (y1 - 1) // NOISE_BLOCK_ROWS + 1
-    blocks = [np.random.Generator(np.random.PCG64([seed, b])).random(
-        (NOISE_BLOCK_ROWS, width, channels), dtype=np.float32) for b in range(b0, b1)]
-    rows = np.concatenate(blocks, axis=0)[y0 - b0 * NOISE_BLOCK_ROWS:y1 - b0 * NOISE_BLOCK_ROWS]
-    return rows * np.float32(2.0) - np.float32(1.0)
+def noise_region(seed: int, y0: int, y1: int, x0: int, x1: int, channels: int) -> np.ndarray:
+    """Uniform noise in [-1, 1) for image rows ``y0:y1`` and columns ``x0:x1``,
+    float32 (rows, columns, channels)."""
+    bh, bw = NOISE_BLOCK
+    r0, r1 = y0 // bh, (y1 - 1) // bh + 1
+    c0, c1 = x0 // bw, (x1 - 1) // bw + 1
+    rows = [np.concatenate([np.random.Generator(np.random.PCG64([seed, r, c])).random(
+        (bh, bw, channels), dtype=np.float32) for c in range(c0, c1)], axis=1) for r in range(r0, r1)]
+    block = np.concatenate(rows, axis=0)
+    out = block[y0 - r0 * bh:y1 - r0 * bh, x0 - c0 * bw:x1 - c0 * bw]
+    return out * np.float32(2.0) - np.float32(1.0)
 
 
 def grain_gain(grain_size: float) -> float:
@@ -52,7 +57,6 @@ def synthetic_texture(ai: np.ndarray, mask: np.ndarray | None,
     -------
     ndarray like ``ai``; equal to ``ai`` bit for bit where ``mask == 0``.
     """
-    w = ai.shape[1]
     channels = 1 if (settings.monochrome or ai.ndim == 2) else ai.shape[2]
     amp = np.float32(settings.amount / 100.0 * grain_gain(settings.grain_size))
     halo = halo_for(settings.grain_size)
@@ -60,8 +64,8 @@ def synthetic_texture(ai: np.ndarray, mask: np.ndarray | None,
 
     def kernel(a, m, srcs, window, origin):
         y_top, x_left = origin
-        n = noise_rows(settings.seed, y_top, y_top + a.shape[0], w, channels)
-        n = inner(gaussian_blur(n[:, x_left:x_left + a.shape[1]], settings.grain_size), window)
+        n = noise_region(settings.seed, y_top, y_top + a.shape[0], x_left, x_left + a.shape[1], channels)
+        n = inner(gaussian_blur(n, settings.grain_size), window)
         a_in = inner(a, window)
         # Overlay(a, 0.5 + n) is exactly a + 2 n min(a, 1 - a): one pass instead
         # of both branches of the textbook formula (tests check it against overlay()).

@@ -157,9 +157,9 @@ def test_synthetic_reproducible_with_seed_and_differs_with_another():
 
 
 def test_synthetic_grain_does_not_depend_on_mask_or_band_layout():
-    a = np.full((700, 90), 0.5, np.float32)  # taller than a band: several bands
+    a = np.full((700, 600), 0.5, np.float32)  # several bands and noise blocks each way
     mask = np.zeros(a.shape, np.float32)
-    mask[300:650, 10:80] = 1
+    mask[300:650, 100:550] = 1
     whole = synthetic_texture(a, None, SyntheticSettings(seed=3, grain_size=1.0))
     part = synthetic_texture(a, mask, SyntheticSettings(seed=3, grain_size=1.0))
     np.testing.assert_array_equal(part[mask == 1], whole[mask == 1])
@@ -181,13 +181,13 @@ def test_synthetic_grain_amplitude_follows_amount(grain):
 
 def test_synthetic_is_overlay_of_grain_layer():
     from processing.blend import overlay
-    from processing.synthetic import grain_gain, noise_rows
+    from processing.synthetic import grain_gain, noise_region
     from processing.filters import gaussian_blur
 
     rng = np.random.default_rng(5)
     a = rng.random((80, 70, 3)).astype(np.float32)
     s = SyntheticSettings(amount=4, grain_size=0.8, seed=9)
-    n = noise_rows(9, 0, 80, 70, 1)[..., 0]
+    n = noise_region(9, 0, 80, 0, 70, 1)[..., 0]
     n = gaussian_blur(n, 0.8) * (0.04 * grain_gain(0.8))
     ref = overlay(a, 0.5 + n[..., None])
     np.testing.assert_allclose(synthetic_texture(a, None, s), ref, atol=1e-5)

@@ -55,3 +55,4 @@ def test_partial_preset_takes_defaults():
 def test_bad_presets_are_refused(text, words):
     with pytest.raises(SettingsError, match=words):
         Preset.from_json(text)
+

@@ -22,11 +22,14 @@ import streamlit as st  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from processing import mask_edit, preview  # noqa: E402
+from processing.memory import reuse_freed_memory  # noqa: E402
 from processing.image_io import FORMAT_SUFFIX, encode_image  # noqa: E402
 from processing.settings import FreqSepSettings, GraftSettings, MatchSettings  # noqa: E402
 from processing.spectrum import spectrum_report  # noqa: E402
 from webapp import canvas, controls  # noqa: E402
 from webapp import pair as pairs  # noqa: E402
+
+reuse_freed_memory()  # the server restores 24 MP images again and again: keep their pages
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp"]
 #: Session-state hook for tests (AppTest cannot upload files):
