@@ -11,8 +11,6 @@ Run: .venv/bin/python benchmarks/bench_methods.py
 
 from __future__ import annotations
 
-import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -102,14 +100,21 @@ def main():
         cv2.imwrite(str(tmp / "original.jpg"), original[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
         cv2.imwrite(str(tmp / "ai.jpg"), ai[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
         cv2.imwrite(str(tmp / "mask.png"), (mask * 255 + 0.5).astype(np.uint8))
-        cmd = [sys.executable, "-m", "processing", "restore", str(tmp / "original.jpg"), str(tmp / "ai.jpg"),
+        # The child reports its own peak (VmHWM, in kB): rusage would also count the
+        # pages this benchmark process shares with the child between fork and exec.
+        report = ("import re, sys; from processing.cli import main; code = main(sys.argv[1:]); "
+                  "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1), file=sys.stderr); "
+                  "sys.exit(code)")
+        cmd = [sys.executable, "-c", report, "restore", str(tmp / "original.jpg"), str(tmp / "ai.jpg"),
                "-o", str(tmp / "out.jpg"), "--mask", str(tmp / "mask.png"), "--method", "graft"]
-        runs = []
+        runs, peaks = [], []
         for _ in range(3):
             t = time.perf_counter()
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            done = subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  cwd=Path(__file__).resolve().parents[1])
             runs.append(time.perf_counter() - t)
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            peaks.append(int(done.stderr.strip().splitlines()[-1]) / 1024)
+        rss = max(peaks)
         t = float(np.median(runs))
         print(f"CLI restore, 24 MP JPEG pair + mask, end to end: {t:.2f} s (median of 3), "
               f"peak RSS {rss:.0f} MB  target <= 1.0 s, <= 700 MB: {'met' if t <= 1.0 and rss <= 700 else 'MISSED'}")
