@@ -18,7 +18,7 @@ import streamlit as st
 from processing import preview
 from processing.align import AlignmentError, align_pair
 from processing.demo import DEMO_NAMES, demo_files
-from processing.image_io import ImageReadError, LoadedImage, read_image
+from processing.image_io import ImageReadError, LoadedImage, match_layout, read_image
 from processing.skin_mask import propose_skin_mask
 
 #: Long side of the canvas of the mask editor, in pixels.
@@ -62,23 +62,15 @@ def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _same_layout(original: np.ndarray, ai: np.ndarray) -> str | None:
-    if original.ndim != ai.ndim:
-        kinds = ["gray" if a.ndim == 2 else "colour" for a in (original, ai)]
-        return (f"The original is {kinds[0]} but the retouched image is {kinds[1]}: "
-                "export both in the same colour mode.")
-    return None
-
-
 @st.cache_resource(max_entries=3, show_spinner=False)
 def load_pair_cached(key: str, align: bool, _original_bytes: bytes, original_name: str,
                      _ai_bytes: bytes, ai_name: str, is_demo: bool = False) -> Pair:
     """Decode and align a pair (cached on ``key``, the digests of both files)."""
     original = read_image(_original_bytes, name=original_name)
     ai = read_image(_ai_bytes, name=ai_name)
-    problem = _same_layout(original.pixels, ai.pixels)
-    if problem:
-        raise PairError(problem)
+    # A gray original with a colour retouch (or 16 with 8 bit) is paired in the
+    # retouched image's layout, as the command line does.
+    original.pixels = match_layout(original.pixels, ai.pixels)
     coverage = None
     summary = None
     if original.pixels.shape != ai.pixels.shape or align:
