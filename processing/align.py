@@ -815,8 +815,11 @@ def _quick_same_grid(original: np.ndarray, ai: np.ndarray) -> float | None:
     px = max(h, w) / max(ai_q.shape)  # full-res px per reduced px
     if _max_move(ff.fit, ai_q.shape) * px > QUICK_WARP_PX:
         return None
-    local, left, _ = _local_warp(ff)
-    if ff.core.any() and float(np.linalg.norm(local, axis=2)[ff.core].max()) * px > QUICK_WARP_PX:
+    local, left, gain = _local_warp(ff)
+    # As in the full path: a warp counts only where it clearly explains the images better.
+    motion = np.linalg.norm(local, axis=2) * px
+    warped_area = ff.core & (gain < MAX_WARP_GAIN) & (motion > QUICK_WARP_PX)
+    if warped_area.sum() >= 1e-3 * max(ff.core.sum(), 1):
         return None
     ch, cw = min(QUICK_CROP, h), min(QUICK_CROP, w)
     y0, x0 = (h - ch) // 2, (w - cw) // 2
