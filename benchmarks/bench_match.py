@@ -12,7 +12,6 @@ Run: .venv/bin/python benchmarks/bench_match.py
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import cv2

@@ -361,7 +361,7 @@ def texture_chart(pair, restored_small, mask_small, settings, small_plan, plan):
     df["x1"] = df["x0"] + 0.38
     df["base"] = 0.0
     n = len(rows)
-    label_expr = "[" + ", ".join(json.dumps(b) for b in labels) + f"][floor(datum.value)] || ''"
+    label_expr = "[" + ", ".join(json.dumps(b) for b in labels) + "][floor(datum.value)] || ''"
     x_axis = alt.Axis(values=[k + 0.5 for k in range(n)], labelExpr=label_expr, grid=False,
                       title="Detail size (band of the spectrum)", labelAngle=0)
     bars = alt.Chart(df).mark_bar().encode(
