@@ -652,6 +652,32 @@ def _resample(original: np.ndarray, ai_to_orig: np.ndarray, flow_full: np.ndarra
 # Public entry point.
 
 
+def align_if_enabled(original: np.ndarray, ai: np.ndarray, enabled: bool = True,
+                     enable_hint: str = "turn alignment on", **kwargs) -> Alignment | None:
+    """:func:`align_pair` when ``enabled``; with alignment off, None, and the two
+    must then have the same size.
+
+    Parameters
+    ----------
+    enable_hint : str
+        How the user turns alignment on in this front end, for the message.
+    kwargs
+        Passed to :func:`align_pair`.
+
+    Raises
+    ------
+    AlignmentError
+        Not the same photo, or (alignment off) not the same size.
+    """
+    if enabled:
+        return align_pair(original, ai, **kwargs)
+    if original.shape[:2] != ai.shape[:2]:
+        raise AlignmentError(
+            f"The original is {original.shape[1]}x{original.shape[0]} but the retouched image is "
+            f"{ai.shape[1]}x{ai.shape[0]}: {enable_hint}, or export both at the same size.")
+    return None
+
+
 def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
                max_side: int = 1500) -> Alignment:
     """Resample the original onto the AI-retouched image's pixel grid.

@@ -401,23 +401,20 @@ def _restore_pair(job: PairJob, preset: Preset, thumb_dir: str | None, rec: dict
         original_px = match_layout(original.pixels, ai.pixels)
         del original
         lap("read")
-        if preset.align:
-            from processing.align import align_pair
+        from processing.align import align_if_enabled
 
-            kw = {"max_side": align_side} if align_side else {}
-            alignment = align_pair(original_px, ai.pixels, **kw)
+        kw = {"max_side": align_side} if align_side else {}
+        alignment = align_if_enabled(original_px, ai.pixels, preset.align,
+                                     "turn alignment on in the preset", **kw)
+        if alignment is not None:
             rec["alignment"] = alignment.to_dict()
             if not alignment.identity:
                 original_px = alignment.original
                 mask = mask_to_float(mask) * alignment.coverage
-            del alignment
-        elif original_px.shape != ai.pixels.shape:
-            raise ValueError(f"The original is {original_px.shape[1]}x{original_px.shape[0]} but the "
-                             f"retouched image is {ai.pixels.shape[1]}x{ai.pixels.shape[0]}: turn "
-                             "alignment on in the preset or export them at the same size.")
+        del alignment
         lap("align")
 
-    result = restore(original_px, ai.pixels, mask, preset)
+    result = restore(original_px, ai.pixels, mask, preset, faces=faces)
     lap("restore")
     fmt = ai.format
     out = Path(job.output)

@@ -205,15 +205,10 @@ def cmd_restore(args) -> int:
 
 def _align(original: np.ndarray, ai: np.ndarray, enabled: bool):
     """The original on the AI image's grid, and the coverage mask (None when identical)."""
-    if not enabled:
-        if original.shape != ai.shape:
-            raise CliError(f"The original is {original.shape[1]}x{original.shape[0]} but the retouched image is "
-                           f"{ai.shape[1]}x{ai.shape[0]}; turn alignment on (drop --no-align) or export them at the same size.")
-        return original, None
-    from processing.align import align_pair
+    from processing.align import align_if_enabled
 
-    alignment = align_pair(original, ai)
-    if alignment.identity:
+    alignment = align_if_enabled(original, ai, enabled, "drop --no-align")
+    if alignment is None or alignment.identity:
         return original, None
     print(alignment.summary())
     return alignment.original, alignment.coverage

@@ -13,8 +13,10 @@ import dataclasses
 import cv2
 import numpy as np
 
+
 from processing.image_io import to_uint8
 from processing.settings import RANGES
+from processing.tiles import mask_to_float
 
 #: Long side of the downscaled previews, in pixels.
 PREVIEW_SIDE = 1400
@@ -41,6 +43,15 @@ def downscale(image: np.ndarray, max_side: int = PREVIEW_SIDE) -> tuple[np.ndarr
         return image, 1.0
     small = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
     return small, nw / float(w)
+
+
+def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` at exactly ``size`` = (width, height): area-averaged when shrinking,
+    linear when enlarging; the input itself when it already has that size."""
+    if image.shape[1::-1] == tuple(size):
+        return image
+    shrink = size[0] < image.shape[1]
+    return cv2.resize(image, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
 def to_display(image: np.ndarray) -> np.ndarray:
@@ -306,18 +317,11 @@ def restore_plan(original: np.ndarray | None, ai: np.ndarray, mask: np.ndarray |
             return RestorePlan(mask, None, None)
         if mask is None:
             return RestorePlan(protected, None, np.asarray(protected, np.float32))
-        m = to_float_mask(mask)
+        m = mask_to_float(np.asarray(mask))
         with np.errstate(divide="ignore", invalid="ignore"):
             protection = np.where(m > 0, protected / np.maximum(m, 1e-12), 1.0).astype(np.float32)
         return RestorePlan(protected, None, np.clip(protection, 0.0, 1.0))
     return RestorePlan(mask, None, None)
-
-
-def to_float_mask(mask: np.ndarray) -> np.ndarray:
-    """A mask as float32 in [0, 1] (uint8/uint16 scaled, bool as 0/1)."""
-    from processing.tiles import mask_to_float
-
-    return mask_to_float(np.asarray(mask))
 
 
 def restore_planned(original: np.ndarray | None, ai: np.ndarray, settings, plan: RestorePlan,
@@ -349,7 +353,7 @@ def restore_planned(original: np.ndarray | None, ai: np.ndarray, settings, plan:
     if isinstance(settings, (GraftSettings, FreqSepSettings)) and settings.blemish > 0:
         settings = dataclasses.replace(settings, blemish=0.0)  # folded into plan.mask
     if window is not None:
-        mask = window_mask(np.ones(ai.shape[:2], np.float32) if mask is None else to_float_mask(mask), window)
+        mask = window_mask(np.ones(ai.shape[:2], np.float32) if mask is None else mask_to_float(np.asarray(mask)), window)
     return restore(original, ai, mask, settings, faces=faces)
 
 

@@ -316,3 +316,12 @@ def test_quick_same_grid_check_on_large_frames(large, case):
         assert abs(al.shift[0]) == pytest.approx(0.6, abs=0.2)
     if case == "liquify":
         assert al.refined
+
+
+def test_alignment_off_needs_the_same_size(original):
+    from processing.align import align_if_enabled
+
+    ai = smooth(original)
+    assert align_if_enabled(original, ai, enabled=False) is None
+    with pytest.raises(AlignmentError, match="drop --no-align, or export both at the same size"):
+        align_if_enabled(original, ai[:700], enabled=False, enable_hint="drop --no-align")

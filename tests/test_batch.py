@@ -329,3 +329,25 @@ def test_uploads_zip_of_two_folders_round_trip(inputs):
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == ["a1.jpg", "contact_sheet.png", "report.csv", "report.json"]
     assert not result.out_dir.exists(), "the private temporary folder was not removed"
+
+
+def test_regional_strength_reaches_the_batch(tmp_path, textured_face):
+    """Match mode's per-region strength needs the faces the batch found."""
+    from processing.settings import Preset
+
+    o, r = tmp_path / "o", tmp_path / "r"
+    o.mkdir()
+    r.mkdir()
+    Image.fromarray(textured_face).save(o / "p.png")
+    Image.fromarray(_smooth(textured_face)).save(r / "p.png")
+    plain = Preset()
+    no_cheeks = plain.replace(match=plain.match.replace(cheeks=0.0))
+    outs = {}
+    for name, preset in (("plain", plain), ("no_cheeks", no_cheeks)):
+        res = batch.run_batch(o, r, tmp_path / name, preset, jobs=0, show_progress=False)
+        assert res.exit_code == 0
+        outs[name] = read_image(tmp_path / name / "p.png").pixels.astype(int)
+    ai = np.asarray(Image.open(r / "p.png")).astype(int)
+    cheek = (slice(120, 131), slice(192, 203))  # the astronaut's left cheek, by eye
+    assert np.abs(outs["plain"][cheek] - ai[cheek]).mean() > 1.0
+    assert np.abs(outs["no_cheeks"][cheek] - ai[cheek]).mean() < 0.25 * np.abs(outs["plain"][cheek] - ai[cheek]).mean()

@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from processing import preview
-from processing.align import AlignmentError, align_pair
+from processing.align import AlignmentError, align_if_enabled
 from processing.demo import DEMO_NAMES, demo_files
 from processing.image_io import ImageReadError, LoadedImage, match_layout, read_image
 from processing.skin_mask import propose_skin_mask
@@ -73,34 +73,21 @@ def load_pair_cached(key: str, align: bool, _original_bytes: bytes, original_nam
     original.pixels = match_layout(original.pixels, ai.pixels)
     coverage = None
     summary = None
-    if original.pixels.shape != ai.pixels.shape or align:
-        if not align:
-            (w0, h0), (w1, h1) = original.size, ai.size
-            raise PairError(
-                f"The original is {w0}x{h0} but the retouched image is {w1}x{h1}: "
-                "turn on 'Align the original to the retouched image', or export both at the same size.")
-        if original.pixels.shape == ai.pixels.shape and is_demo:
-            summary = None  # the demo pair is made on one grid
-            on_ai = original.pixels
-        else:
-            alignment = align_pair(original.pixels, ai.pixels, refine=True)
-            on_ai = alignment.original
-            summary = alignment.summary()
-            if not alignment.identity:
-                coverage = alignment.coverage
-    else:
-        on_ai = original.pixels
+    # The demo pair is made on one grid: skip the check there.
+    alignment = align_if_enabled(original.pixels, ai.pixels, align and not is_demo,
+                                 "turn on 'Align the original to the retouched image'")
+    on_ai = original.pixels
+    if alignment is not None:
+        summary = alignment.summary()
+        if not alignment.identity:
+            on_ai, coverage = alignment.original, alignment.coverage
     small_ai, scale = preview.downscale(ai.pixels, preview.PREVIEW_SIDE)
     small_original, _ = preview.downscale(on_ai, preview.PREVIEW_SIDE)
     display_ai = preview.to_display(small_ai)
     display_original = preview.to_display(small_original)
     w, h = ai.size
     canvas_size = preview.fit_size(w, h, CANVAS_SIDE)
-    canvas_photo, _ = preview.downscale(display_ai, CANVAS_SIDE)
-    if canvas_photo.shape[1::-1] != canvas_size:
-        import cv2
-
-        canvas_photo = cv2.resize(canvas_photo, canvas_size, interpolation=cv2.INTER_AREA)
+    canvas_photo = preview.resize_to(display_ai, canvas_size)
     notes = [f"{original.name}: {n}" for n in original.notes] + [f"{ai.name}: {n}" for n in ai.notes]
     return Pair(key=key, original=original, ai=ai, original_on_ai=on_ai, coverage=coverage,
                 align_summary=summary, is_demo=is_demo, small_original=small_original,
