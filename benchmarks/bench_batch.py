@@ -6,7 +6,7 @@ decode + mask + align + restore + encode + report).
 Measured in the same run:
 
 * ``batch --jobs 1``, ``batch --jobs 2`` and ``batch --jobs 2 --fast-align``
-  (each a fresh ``python -m processing.batch`` process, worker start-up and
+  (each a fresh ``python -m processing batch`` process, worker start-up and
   face-model loading included);
 * a naive reference: a sequential loop calling ``python -m processing restore``
   as a subprocess per pair (what a shell script around the CLI would do);
@@ -80,7 +80,7 @@ def write_pairs(root: Path, n: int) -> tuple[Path, Path]:
 
 
 def run_batch(o: Path, r: Path, out: Path, jobs: int, fast: bool = False) -> tuple[float, dict]:
-    cmd = [sys.executable, "-m", "processing.batch", "batch", str(o), str(r), "-o", str(out),
+    cmd = [sys.executable, "-m", "processing", "batch", str(o), str(r), "-o", str(out),
            "--jobs", str(jobs)] + (["--fast-align"] if fast else [])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

@@ -24,7 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from processing.settings import FreqSepSettings, GraftSettings, SyntheticSettings  # noqa: E402
-from processing.restore import restore  # noqa: E402
+from processing.pipeline import restore_pair  # noqa: E402
+from processing.settings import Preset  # noqa: E402
 
 H, W = 4000, 6000
 
@@ -90,7 +91,8 @@ def main():
     cases = [("synthetic", SyntheticSettings()), ("graft", GraftSettings()),
              ("freqsep add", FreqSepSettings()), ("freqsep replace", FreqSepSettings(mode="replace"))]
     for name, s in cases:
-        t, mem = timed(lambda: restore(original, ai, mask, s))
+        preset = Preset(align=False).with_settings(s)
+        t, mem = timed(lambda: restore_pair(original, ai, mask, preset)[0])
         tn, memn = timed(lambda: naive(original, ai, mask, s), repeat=1)
         ok = t <= 0.25 and tn / t >= 7
         print(f"{name:<22}{t:8.3f}{mem:9.0f}{tn:9.3f}{memn:10.0f}{tn / t:9.1f}x  {'met' if ok else 'MISSED'}")

@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from processing.metrics import texture_report  # noqa: E402
-from processing.restore import restore  # noqa: E402
+from processing.pipeline import restore_pair  # noqa: E402
 from processing.settings import Preset  # noqa: E402
 from processing.skin_mask import propose_skin_mask  # noqa: E402
 
@@ -33,12 +33,12 @@ def main():
     ai = cv2.bilateralFilter(original, 0, 30, 4)
     proposal = propose_skin_mask(ai)
     print(proposal.message)
-    preset = Preset()
+    preset = Preset(align=False)
     rows = [("AI (bilateral)", ai)]
     for method in ("synthetic", "graft", "freqsep", "match"):
-        rows.append((method, restore(original, ai, proposal.mask, preset.replace(method=method), proposal.faces)))
-    rows.append(("freqsep replace", restore(original, ai, proposal.mask,
-                                            preset.freqsep.replace(mode="replace"))))
+        rows.append((method, restore_pair(original, ai, "auto", preset.replace(method=method))[0]))
+    rows.append(("freqsep replace", restore_pair(original, ai, "auto",
+                                                 preset.with_settings(preset.freqsep.replace(mode="replace")))[0]))
     print(f"{'image':<18}{'fine':>8}{'pores':>8}{'mid':>8}   (band energy / original's, inside the skin mask)")
     for name, img in rows:
         rep = texture_report(original, ai, img, proposal.mask)["bands"]

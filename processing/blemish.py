@@ -16,7 +16,8 @@ import numpy as np
 
 from processing.filters import gaussian_blur, luminance
 from processing.luminosity import smoothstep
-from processing.tiles import mask_bbox, mask_to_float, to_float
+from processing.boxes import mask_work_box
+from processing.dtypes import mask_to_float, to_float
 
 # Detection works on a copy whose long side is at most this: a blemish of
 # 4-8 px at 2 MP is 15-30 px at 24 MP, still several pixels after reduction.
@@ -26,9 +27,9 @@ DETECT_MAX_SIDE = 2400
 def blemish_threshold(sensitivity: float) -> float:
     """Robust z-score above which a tone change counts as a removed blemish.
 
-    ``sensitivity`` in % (1-100): 50 % gives z = 5, 100 % z = 2.5, 10 % z = 10.
+    ``sensitivity`` as a fraction (0.01-1): 0.5 gives z = 5, 1.0 z = 2.5, 0.1 z = 10.
     """
-    return 250.0 / max(float(sensitivity), 1.0)
+    return 2.5 / max(float(sensitivity), 0.01)
 
 
 @dataclass
@@ -52,12 +53,11 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     ``halo`` (px) of context around the mask's box: four times the widest
     blur plus margin a search will use.
     """
-    box = mask_bbox(mask, ai.shape)
+    box = mask_work_box(mask, ai.shape, halo)
     if box is None:
         return None
     h, w = ai.shape[:2]
     y0, y1, x0, x1 = box
-    y0, y1, x0, x1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
     o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
     m_small = np.ones(o.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
     f = max(1, int(np.ceil(max(o.shape[:2]) / DETECT_MAX_SIDE)))
@@ -71,7 +71,7 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
 
 
 def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-                       sensitivity: float = 50.0, scale: float = 2.0,
+                       sensitivity: float = 0.5, scale: float = 2.0,
                        margin: float = 4.0, max_spot: float | None = None,
                        change: ToneChange | None = None) -> np.ndarray | None:
     """Weight in [0, 1] (H, W): 0 where the AI removed a blemish, 1 elsewhere.
@@ -82,8 +82,8 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
         uint8, uint16 or float32 in [0, 1].
     mask : ndarray (H, W) or None
         Where to look (the skin mask); None = everywhere.
-    sensitivity : float, %
-        Higher finds fainter removed spots; 0 switches protection off (returns None).
+    sensitivity : float
+        Fraction (0-1): higher finds fainter removed spots; 0 switches protection off (returns None).
     scale : float, px
         Low-pass sigma of the tone change, about a quarter of the smallest spot.
     margin : float, px
@@ -150,3 +150,20 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
         soft = cv2.resize(soft, (soft.shape[1] * f, soft.shape[0] * f), interpolation=cv2.INTER_LINEAR)
     weight[y0:y0 + soft.shape[0], x0:x0 + soft.shape[1]] = 1.0 - np.clip(soft, 0.0, 1.0)
     return weight
+
+
+def mask_with_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                         sensitivity: float, radius: float) -> np.ndarray | None:
+    """The mask times the removed-blemish protection for a graft of ``radius`` px
+    (the mask itself when protection is off or finds nothing).
+
+    ``sensitivity`` is a fraction (0 = off); a spot's edge reaches about the
+    graft radius into the high band, so that is the margin kept clean around it.
+    """
+    if sensitivity <= 0:
+        return mask
+    weight = blemish_protection(original, ai, mask, sensitivity, scale=max(1.0, radius / 2),
+                                margin=max(2.0, radius))
+    if weight is None:
+        return mask
+    return weight if mask is None else mask_to_float(mask) * weight

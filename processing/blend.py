@@ -1,13 +1,11 @@
 """Photoshop blend modes on float images in [0, 1] (any bit depth once scaled).
 
-``a`` is the lower layer (the base), ``b`` the upper layer, as in METHODS.md.
+``a`` is the lower layer (the base), ``b`` the upper layer, as in docs/METHODS.md.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from processing.filters import gaussian_blur
 
 
 def overlay(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -21,16 +19,6 @@ def overlay(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(a < 0.5, 2 * a * b, 1 - 2 * (1 - a) * (1 - b))
 
 
-def soft_light(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Photoshop Soft Light: ``2ab + a^2(1-2b)`` where ``b <= 0.5``, else
-    ``2a(1-b) + sqrt(a)(2b-1)``."""
-    a = np.asarray(a, dtype=np.float32)
-    b = np.asarray(b, dtype=np.float32)
-    dark = 2 * a * b + a * a * (1 - 2 * b)
-    light = 2 * a * (1 - b) + np.sqrt(a) * (2 * b - 1)
-    return np.where(b <= 0.5, dark, light)
-
-
 def linear_light(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Linear Light: ``a + 2b - 1`` clipped to [0, 1].
 
@@ -40,19 +28,6 @@ def linear_light(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float32)
     b = np.asarray(b, dtype=np.float32)
     return np.clip(a + 2 * b - 1, 0.0, 1.0)
-
-
-def high_pass(x: np.ndarray, radius: float) -> np.ndarray:
-    """Photoshop High Pass: ``X - G_r(X) + 0.5``, mid-gray where there is no detail.
-
-    Parameters
-    ----------
-    x : ndarray, float32 in [0, 1]
-    radius : float
-        Gaussian sigma in pixels.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    return x - gaussian_blur(x, radius) + np.float32(0.5)
 
 
 def apply_masked(base: np.ndarray, blended: np.ndarray, mask: np.ndarray | float,

@@ -1,7 +1,9 @@
 """``retexture``: restore skin texture from the command line.
 
 Errors are one line on stderr and a non-zero exit status, never a traceback
-(set RETEXTURE_DEBUG=1 to see one).
+(set RETEXTURE_DEBUG=1 to see one); a mistake in the command itself (unknown
+option, missing argument) is one line and exit status 2. The method options
+are generated from the settings' own descriptions (:mod:`processing.settings`).
 """
 
 from __future__ import annotations
@@ -10,104 +12,94 @@ import argparse
 import json
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from processing.batch import add_batch_parser, run_batch_command
-from processing.image_io import (DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, LoadedImage,
-                                 check_output_path, encode_image, match_layout, output_format, read_image,
-                                 read_mask, write_bytes_safely, write_image)
-from processing.settings import METHODS, RANGES, Preset, SettingsError
+from processing.image_io import (DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, check_output_path,
+                                 encode_image, output_format, read_image, read_mask, write_bytes_safely,
+                                 write_image)
+from processing.settings import (METHOD_LABELS, METHODS, SECTIONS, MaskSettings, Preset, SettingsError,
+                                 number_text)
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+#: Titles of the option groups, in the retoucher's words.
+GROUP_TITLES = {"match": "match", "synthetic": "synthetic grain", "graft": "high-pass graft",
+                "freqsep": "frequency separation", "mask": "automatic mask"}
 
 
 class CliError(Exception):
     """A problem to report in one line."""
 
 
-# CLI option -> (preset section or None for the chosen method, field)
-_METHOD_OPTIONS = {
-    "amount": ("synthetic", "amount"), "grain_size": ("synthetic", "grain_size"),
-    "seed": ("synthetic", "seed"), "opacity": ("synthetic", "opacity"),
-    "monochrome": ("synthetic", "monochrome"), "radius": ("graft", "radius"),
-    "blur": ("freqsep", "blur"), "mode": ("freqsep", "mode"), "cutoff": ("match", "cutoff"),
-    "region_forehead": ("match", "forehead"), "region_cheeks": ("match", "cheeks"),
-    "region_nose": ("match", "nose"), "region_chin": ("match", "chin"),
-    "strength": (None, "strength"), "blemish": (None, "blemish"),
-    "shadows": (None, "shadows"), "highlights": (None, "highlights"),
-}
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one line on stderr and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _range(section: str, name: str) -> str:
-    lo, hi, unit = RANGES[section][name]
-    return f"{lo:g}-{hi:g}{unit}"
+def _help(text: str) -> str:
+    """Help text safe for argparse, which reads '%' as a format character."""
+    return text.replace("%", "%%")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="retexture", description="Give back the skin texture that AI retouching wiped away.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    p = sub.add_parser("restore", help="restore texture onto an AI-retouched image",
-                       description="Restore skin texture onto RETOUCHED using ORIGINAL.")
-    p.add_argument("original", help="the photo before AI retouching")
-    p.add_argument("retouched", help="the AI-retouched photo (the base; keeps its size and format)")
-    p.add_argument("-o", "--output", required=True, help="output file (.jpg/.png/.tif/.webp; default format: the retouched image's)")
-    p.add_argument("--method", choices=METHODS,
-                   help="match (default: every smoothed band back to the original's energy), synthetic grain, "
-                        "high-pass graft, or frequency separation")
-    p.add_argument("--mask", default="auto",
-                   help="'auto' (skin mask from face landmarks, the default), 'none' (whole image) or a mask image file")
-    p.add_argument("--preset", help="JSON preset with the settings (options below override it)")
-    p.add_argument("--save-preset", metavar="FILE", help="also write the settings used to this JSON preset")
-    p.add_argument("--no-align", action="store_true", help="do not align the original onto the retouched image")
-    g = p.add_argument_group("match")
-    g.add_argument("--cutoff", type=float, help="match bands finer than this radius in px (default 0 = read off the texture spectrum)")
-    for region in ("forehead", "cheeks", "nose", "chin"):
-        g.add_argument(f"--region-{region}", type=float, metavar="PCT", help=f"strength on the {region}, %% (default 100)")
-    g = p.add_argument_group("synthetic grain")
-    g.add_argument("--amount", type=float, help=f"grain strength, %% of full scale ({_range('synthetic', 'amount')}, default 3)")
-    g.add_argument("--grain-size", type=float, help=f"grain blur in px ({_range('synthetic', 'grain_size')}, default 0.5; larger for 24 MP)")
-    g.add_argument("--seed", type=int, help="random seed (same seed, same grain)")
-    g.add_argument("--opacity", type=float, help="grain opacity in %% (default 100)")
-    g.add_argument("--color-grain", dest="monochrome", action="store_false", default=None,
-                   help="independent grain per channel instead of monochrome")
-    g = p.add_argument_group("high-pass graft")
-    g.add_argument("--radius", type=float, help=f"High Pass radius in px ({_range('graft', 'radius')}, default 2)")
-    g = p.add_argument_group("frequency separation")
-    g.add_argument("--blur", type=float, help=f"low-pass blur in px ({_range('freqsep', 'blur')}, default 6)")
-    g.add_argument("--mode", choices=("add", "replace"), help="add the original's high band, or replace the AI's (default add)")
-    g = p.add_argument_group("match, graft and frequency separation")
-    g.add_argument("--strength", type=float, help="%% of the original's detail: 100 = as in the original (default), 200 = doubled")
-    g.add_argument("--blemish", type=float,
-                   help="sensitivity %% of the protection that keeps spots the AI removed from coming back "
-                        "(0 = off; default 50 for match, 0 for graft and freqsep)")
-    g = p.add_argument_group("luminosity protection (all methods)")
-    g.add_argument("--shadows", type=float, help="fade texture out below this luminance, %% (0 = off)")
-    g.add_argument("--highlights", type=float, help="fade texture out above this luminance, %% (100 = off)")
-    g = p.add_argument_group("automatic mask")
-    g.add_argument("--forehead", type=float, help="extend the forehead above the landmarks by this fraction of the face height (default 0.25)")
-    g.add_argument("--feather", type=float, help="feather the mask by this fraction of the face height (default 0.04)")
-    p.add_argument("--max-pixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
-                   help="refuse images larger than this many megapixels (default 150)")
+    try:
+        return version("retexture")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
-    p = sub.add_parser("metrics", help="texture ratios of the AI image and a result, as JSON")
-    p.add_argument("original")
-    p.add_argument("retouched")
-    p.add_argument("restored")
-    p.add_argument("--mask", help="mask image (default: whole image)")
 
-    p = sub.add_parser("mask", help="write the automatic skin mask of a photo as an 8-bit PNG")
-    p.add_argument("image")
-    p.add_argument("-o", "--output", required=True, help="mask file to write (.png)")
-    p.add_argument("--forehead", type=float, default=0.25, help="forehead extension, fraction of face height (default 0.25)")
-    p.add_argument("--feather", type=float, default=0.04, help="feather, fraction of face height (default 0.04)")
+# --- Options generated from the settings -----------------------------------------------------
 
-    add_batch_parser(sub)
-    return parser
+def _method_options() -> dict[str, tuple[object, list[str]]]:
+    """Command-line flag -> (its Spec, the sections it belongs to), in declaration order."""
+    options: dict[str, tuple[object, list[str]]] = {}
+    for section in (*METHODS, "mask"):
+        for spec in SECTIONS[section].specs():
+            flag = spec.flag or spec.name.replace("_", "-")
+            options.setdefault(flag, (spec, []))[1].append(section)
+    return options
+
+
+def _add_setting(group, flag: str, spec, sections: list[str]) -> None:
+    cls = SECTIONS[sections[0]]
+    default = {s: getattr(SECTIONS[s](), spec.name) for s in sections}
+    kind = next(f.type for f in cls.__dataclass_fields__.values() if f.name == spec.name)
+    dest = flag.replace("-", "_")
+    if kind in ("bool", bool):
+        # A switch turns the setting away from its default (--color-grain: not monochrome).
+        group.add_argument(f"--{flag}", dest=dest, action="store_const", const=not default[sections[0]],
+                           default=None, help=_help(spec.help))
+        return
+    if len(set(default.values())) == 1:
+        value = next(iter(default.values()))
+        default_text = f"default {value if spec.choices else number_text(value)}"
+    else:
+        default_text = "default " + ", ".join(f"{GROUP_TITLES[s]} {number_text(v)}" for s, v in default.items())
+    text = f"{spec.help} ({spec.range_text()}; {default_text})"
+    kwargs = {"choices": spec.choices} if spec.choices else {"type": int if kind in ("int", int) else float}
+    group.add_argument(f"--{flag}", dest=dest, metavar=None if spec.choices else "N", help=_help(text),
+                       **kwargs)
+
+
+def add_setting_options(parser) -> None:
+    """Every method and mask setting as an option, grouped by method; options that
+    several methods share apply to the chosen method."""
+    groups: dict[str, object] = {}
+    for flag, (spec, sections) in _method_options().items():
+        if len(sections) > 1:
+            title = "settings of the chosen method (" + ", ".join(GROUP_TITLES[s] for s in sections) + ")"
+        else:
+            title = GROUP_TITLES[sections[0]]
+        if title not in groups:
+            groups[title] = parser.add_argument_group(title)
+        _add_setting(groups[title], flag, spec, sections)
 
 
 def preset_from_args(args) -> Preset:
@@ -118,103 +110,129 @@ def preset_from_args(args) -> Preset:
     if args.no_align:
         preset = preset.replace(align=False)
     changes: dict[str, dict] = {}
-    for opt, (section, name) in _METHOD_OPTIONS.items():
-        value = getattr(args, opt, None)
+    for flag, (spec, sections) in _method_options().items():
+        value = getattr(args, flag.replace("-", "_"), None)
         if value is None:
             continue
-        if section is None:
+        section = sections[0]
+        if len(sections) > 1:
             section = preset.method
-            if name in ("strength", "blemish") and section == "synthetic":
-                raise SettingsError(f"--{name} does not apply to synthetic grain (use --opacity or --amount).")
-        changes.setdefault(section, {})[name] = value
-    for key in ("forehead", "feather"):
-        if getattr(args, key, None) is not None:
-            changes.setdefault("mask", {})[key] = getattr(args, key)
+            if section not in sections:
+                raise SettingsError(f"--{flag} does not apply to {METHOD_LABELS[section].split(' (')[0].lower()} "
+                                    f"(it is a setting of {', '.join(GROUP_TITLES[s] for s in sections)}).")
+        changes.setdefault(section, {})[spec.name] = value
     for section, values in changes.items():
         preset = preset.replace(**{section: getattr(preset, section).replace(**values)})
     return preset
 
 
-def _auto_mask(ai: LoadedImage, preset: Preset):
-    from processing.skin_mask import propose_skin_mask
+# --- The parser ----------------------------------------------------------------------------------
 
-    proposal = propose_skin_mask(ai.pixels, forehead=preset.mask.forehead, feather=preset.mask.feather)
-    return proposal.mask, proposal.faces, proposal.message
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(prog="retexture",
+                           description="Give back the skin texture that AI retouching wiped away.")
+    parser.add_argument("--version", action="version", version=f"retexture {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineParser)
 
+    p = sub.add_parser("restore", help="restore texture onto an AI-retouched image",
+                       description="Restore skin texture onto RETOUCHED using ORIGINAL.")
+    p.add_argument("original", help="the photo before AI retouching")
+    p.add_argument("retouched", help="the AI-retouched photo (the base; keeps its size and format)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output file (.jpg/.png/.tif/.webp; default format: the retouched image's)")
+    p.add_argument("--method", choices=METHODS,
+                   help="match (default: every smoothed band back to the original's energy), synthetic grain, "
+                        "high-pass graft, or frequency separation")
+    p.add_argument("--mask", default="auto",
+                   help="'auto' (skin mask from face landmarks, the default), 'none' (whole image) or a mask image file")
+    p.add_argument("--preset", help="JSON preset with the settings (options below override it)")
+    p.add_argument("--save-preset", metavar="FILE", help="also write the settings used to this JSON preset")
+    p.add_argument("--no-align", action="store_true", help="do not align the original onto the retouched image")
+    p.add_argument("--max-pixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
+                   help="refuse images larger than this many megapixels (default 150)")
+    add_setting_options(p)
+
+    p = sub.add_parser("metrics", help="texture ratios of the AI image and a result, as JSON",
+                       description="Band energies of RETOUCHED and RESTORED relative to ORIGINAL, as JSON.")
+    p.add_argument("original", help="the photo before AI retouching")
+    p.add_argument("retouched", help="the AI-retouched photo")
+    p.add_argument("restored", help="the restored photo")
+    p.add_argument("--mask", help="mask image (default: whole image)")
+
+    p = sub.add_parser("mask", help="write the automatic skin mask of a photo as an 8-bit PNG",
+                       description="Find the faces in IMAGE and write their skin mask (white = skin).")
+    p.add_argument("image", help="the photo to find faces in")
+    p.add_argument("-o", "--output", required=True, help="mask file to write (.png)")
+    for spec in MaskSettings.specs():
+        p.add_argument(f"--{spec.name}", type=float, default=getattr(MaskSettings(), spec.name), metavar="F",
+                       help=_help(f"{spec.help} ({spec.range_text()}; default "
+                                  f"{number_text(getattr(MaskSettings(), spec.name))})"))
+
+    _add_batch_parser(sub)
+    return parser
+
+
+def _add_batch_parser(sub) -> None:
+    from processing.batch import FAST_ALIGN_SIDE
+
+    p = sub.add_parser(
+        "batch", help="restore a folder of retouched photos from a folder of originals",
+        description="Pair ORIGINALS and RETOUCHED by file name, restore the skin texture of each pair "
+                    "into OUT_DIR (format, depth, ICC and EXIF of the retouched file), and write "
+                    "report.csv, report.json and contact_sheet.png there.")
+    p.add_argument("originals", help="folder of the photos before AI retouching")
+    p.add_argument("retouched", help="folder of the AI-retouched photos (may be the originals folder with --suffix)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
+                   help="folder for the results and the report (created if missing; never an input folder)")
+    p.add_argument("--preset", help="JSON preset with the settings (default: the built-in defaults)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes (default: all cores; 1 = one at a time)")
+    p.add_argument("--overwrite", action="store_true", help="redo pairs whose output already exists")
+    p.add_argument("--suffix", default="",
+                   help="ending of the retouched files' names to ignore when pairing, e.g. _retouched")
+    p.add_argument("--fast-align", action="store_true",
+                   help=_help(f"estimate the alignment on {FAST_ALIGN_SIDE} px copies instead of 1500: about 40 % "
+                              "less time per 24 MP pair; pairs on the same pixel grid come out the same, but a "
+                              "small local warp (liquify) may go undetected"))
+    p.add_argument("--masks", metavar="MASK_DIR",
+                   help="folder of mask images named like the photos (or NAME_mask.png); "
+                        "photos without one get the automatic mask")
+
+
+# --- Commands ----------------------------------------------------------------------------------
 
 def cmd_restore(args) -> int:
+    from processing.pipeline import apply, plan, prepare_pair
+
     preset = preset_from_args(args)
-    max_pixels = int(args.max_pixels * 1e6)
-    out = check_output_path(args.output, [args.original, args.retouched])
+    mask = args.mask
+    reads = [args.original, args.retouched] + ([mask] if mask not in ("auto", "none") else [])
+    out = check_output_path(args.output, reads)
     fmt = output_format(out, None) if out.suffix else None
-    # Decode the files side by side: JPEG decoding releases the GIL, and it is
-    # a third of a 24 MP run.
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        want_original = preset.method != "synthetic"  # synthetic grain never reads the original
-        jobs = {"ai": pool.submit(read_image, args.retouched, max_pixels=max_pixels)}
-        if want_original:
-            jobs["original"] = pool.submit(read_image, args.original, max_pixels=max_pixels)
-        if args.mask not in ("auto", "none"):
-            jobs["mask"] = pool.submit(read_image, args.mask)
-        loaded = {name: job.result() for name, job in jobs.items()}
-    ai = loaded["ai"]
-    original_pixels, coverage = None, None
-    notes = list(ai.notes)
-    if want_original:
-        original = loaded["original"]
-        notes = original.notes + notes
-        original_pixels = match_layout(original.pixels, ai.pixels)
-        original_pixels, coverage = _align(original_pixels, ai.pixels, preset.align)
-    for note in notes:
+    pair = prepare_pair(args.original, args.retouched, mask, preset, max_pixels=int(args.max_pixels * 1e6),
+                        align_hint="drop --no-align")
+    for note in pair.notes:
         print(note)
-    faces = []
-    if args.mask == "none":
-        mask = None
-    elif args.mask == "auto":
-        mask, faces, message = _auto_mask(ai, preset)
-        print(message)
-    else:
-        mask = read_mask(loaded["mask"], ai.pixels.shape)
-    if coverage is not None:
-        from processing.tiles import mask_to_float
-
-        mask = coverage if mask is None else mask_to_float(mask) * coverage
-    from processing.restore import restore
-
-    if preset.method == "match":
-        from processing.match import plan_match, texture_match
-
-        plan = plan_match(original_pixels, ai.pixels, mask, preset.match, faces)
-        if plan is None:
-            print("The mask is empty: the retouched image is written unchanged.")
-        else:
-            print(f"Match: cut-off {plan.cutoff:.1f} px ({'automatic' if preset.match.cutoff == 0 else 'set'}; "
-                  f"the spectrum suggests {plan.auto_cutoff:.1f} px)"
-                  + ("; removed blemishes kept clean." if plan.blemish is not None else "."))
-        result = texture_match(original_pixels, ai.pixels, mask, preset.match, faces, plan=plan)
-    else:
-        result = restore(original_pixels, ai.pixels, mask, preset)
+    if pair.alignment is not None and not pair.alignment.identity:
+        print(pair.alignment.summary())
+    if pair.mask_message:
+        print(pair.mask_message)
+    restore_plan = plan(pair, preset)
+    if restore_plan.summary():
+        print(restore_plan.summary())
+    result = apply(restore_plan)
+    ai = pair.retouched
     fmt = fmt or ai.format
-    written = write_image(out, result, ai, fmt=fmt, inputs=[args.original, args.retouched])
+    written = write_image(out, result, ai, fmt=fmt, inputs=reads)
     depth = {8: "8-bit", 16: "16-bit", 32: "32-bit float"}[ai.bit_depth] if fmt in ("PNG", "TIFF") else "8-bit"
-    print(f"Restored with {_describe(preset)}; wrote {written} ({depth} {fmt}).")
+    print(f"Restored with {describe(preset)}; wrote {written} ({depth} {fmt}).")
     if args.save_preset:
         preset.save(args.save_preset)
     return 0
 
 
-def _align(original: np.ndarray, ai: np.ndarray, enabled: bool):
-    """The original on the AI image's grid, and the coverage mask (None when identical)."""
-    from processing.align import align_if_enabled
-
-    alignment = align_if_enabled(original, ai, enabled, "drop --no-align")
-    if alignment is None or alignment.identity:
-        return original, None
-    print(alignment.summary())
-    return alignment.original, alignment.coverage
-
-
-def _describe(preset: Preset) -> str:
+def describe(preset: Preset) -> str:
+    """The method and its main settings, in a few words."""
     s = preset.settings
     if preset.method == "match":
         cut = "automatic cut-off" if s.cutoff == 0 else f"cut-off {s.cutoff:g} px"
@@ -227,6 +245,7 @@ def _describe(preset: Preset) -> str:
 
 
 def cmd_metrics(args) -> int:
+    from processing.image_io import match_layout
     from processing.metrics import texture_report
 
     images = [read_image(p) for p in (args.original, args.retouched, args.restored)]
@@ -249,25 +268,30 @@ def _json_number(x):
 
 
 def cmd_mask(args) -> int:
+    from processing.dtypes import to_uint8
     from processing.skin_mask import propose_skin_mask
-    from processing.settings import MaskSettings
 
     MaskSettings(forehead=args.forehead, feather=args.feather)  # validates the ranges
     image = read_image(args.image)
     proposal = propose_skin_mask(image.pixels, forehead=args.forehead, feather=args.feather)
-    mask8 = (np.clip(proposal.mask, 0, 1) * 255 + 0.5).astype(np.uint8)
     out = Path(args.output)
     if out.suffix.lower() not in (".png", ""):
         raise CliError(f"Write the mask as PNG (got {out.name}); JPEG would blur its edges.")
-    write_bytes_safely(out.with_suffix(".png"), encode_image(mask8, "PNG"), inputs=[args.image])
+    write_bytes_safely(out.with_suffix(".png"), encode_image(to_uint8(proposal.mask), "PNG"), inputs=[args.image])
     print(proposal.message)
     return 0
+
+
+def cmd_batch(args) -> int:
+    from processing.batch import run_batch_command
+
+    return run_batch_command(args)
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"restore": cmd_restore, "metrics": cmd_metrics, "mask": cmd_mask, "batch": run_batch_command}
+    handlers = {"restore": cmd_restore, "metrics": cmd_metrics, "mask": cmd_mask, "batch": cmd_batch}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -4,35 +4,39 @@ from __future__ import annotations
 
 import numpy as np
 
-from processing.graft import add_detail, with_blemish_protection
-from processing.settings import FreqSepSettings
+from processing.detail_transfer import add_detail
 
 
 def frequency_separation(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-                         settings: FreqSepSettings = FreqSepSettings()) -> np.ndarray:
+                         blur: float = 6.0, strength: float = 1.0, replace: bool = False,
+                         shadows: float = 0.0, highlights: float = 1.0) -> np.ndarray:
     """Rebuild skin from the AI image's low band and the original's high band.
 
-    - ``add`` (the classic workflow): ``R = A + s (O - G_b(O))``. Where the AI
+    - add (the classic workflow): ``R = A + s (O - G_b(O))``. Where the AI
       kept some texture, both are stacked.
     - ``replace`` (a true swap): ``R = A + s ((O - G_b(O)) - (A - G_b(A)))``,
-      which at 100 % is ``G_b(A) + O - G_b(O)``.
+      which at strength 1 is ``G_b(A) + O - G_b(O)``.
 
     Both go through Linear Light with the detail stored at half amplitude, so
-    nothing is lost to 8-bit rounding and 100 % never doubles the detail; the
-    result is masked as ``A + m (blend - A)``.
+    nothing is lost to 8-bit rounding and strength 1 never doubles the detail;
+    the result is masked as ``A + m (blend - A)``.
 
     Parameters
     ----------
     original, ai : ndarray
         Same shape; uint8, uint16 or float32 in [0, 1].
     mask : ndarray (H, W) or None
-    settings : FreqSepSettings
-        ``blur`` (low-pass sigma, px), ``mode``, ``strength`` (%).
+    blur : float
+        Low-pass sigma, px.
+    strength : float
+        Fraction of the original's high band (1.0 = as in the original).
+    replace : bool
+        Swap the bands instead of adding.
+    shadows, highlights : float
+        Luminosity protection, fractions of white (0 and 1 = off).
 
     Returns
     -------
     ndarray like ``ai``; equal to ``ai`` bit for bit where ``mask == 0``.
     """
-    mask = with_blemish_protection(original, ai, mask, settings.blemish, settings.blur)
-    return add_detail(original, ai, mask, settings.blur, settings.strength / 100.0,
-                      settings.mode == "replace", settings.shadows / 100.0, settings.highlights / 100.0)
+    return add_detail(original, ai, mask, blur, strength, replace, shadows, highlights)

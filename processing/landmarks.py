@@ -40,6 +40,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from processing.dtypes import to_rgb_uint8
+
 #: Long side (px) of the downscaled copy used to look for face candidates.
 #: Its tiles are then ~300 px, above the detector's 192 px input: more pixels
 #: would only be thrown away by the detector's own resize.
@@ -62,8 +64,6 @@ MIN_CANDIDATE_SCORE = 0.5
 #: even 5 % ones, score 0.8-0.95 there; patterns that fool the first detector
 #: (colour wheels, rocket tips) score 0.5-0.6.
 MIN_CONFIRM_SCORE = 0.7
-#: Landmark count with iris refinement.
-NUM_LANDMARKS = 478
 
 # Named landmarks used for geometry (subject's left/right).
 FOREHEAD_TOP = 10
@@ -258,34 +258,6 @@ def _process(name: str, rgb: np.ndarray):
 # --------------------------------------------------------------------------
 # Image helpers
 # --------------------------------------------------------------------------
-
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """8-bit RGB view of an image: gray is repeated, alpha is dropped.
-
-    Parameters
-    ----------
-    image : ndarray, shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
-        uint8, uint16 (full 16-bit range) or float in [0, 1].
-
-    Returns
-    -------
-    ndarray, uint8, shape (H, W, 3)
-    """
-    image = np.asarray(image)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim == 3:
-        image = image[..., :3]
-    if image.dtype == np.uint8:
-        out = image
-    elif image.dtype == np.uint16:
-        out = (image.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
-    else:
-        out = (np.clip(image.astype(np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    if out.ndim == 2:
-        out = np.repeat(out[..., None], 3, axis=2)
-    return np.ascontiguousarray(out)
-
 
 def _downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
     """Area-averaged copy with long side ``<= max_side`` and its scale (work px per image px)."""

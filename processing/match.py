@@ -18,11 +18,11 @@ import cv2
 import numpy as np
 
 from processing.blemish import blemish_protection
+from processing.boxes import mask_bbox, mask_work_box
+from processing.detail_transfer import add_detail
+from processing.dtypes import mask_to_float
 from processing.filters import gaussian_blur
-from processing.graft import add_detail
-from processing.settings import MatchSettings
 from processing.spectrum import LADDER, removed_scale, texture_spectrum
-from processing.tiles import mask_bbox, mask_to_float
 
 # The spectrum for the automatic cut-off is measured on at most this many pixels
 # around the mask's centre: plenty of skin, bounded cost on 24 MP files.
@@ -78,16 +78,6 @@ class MatchPlan:
         return out
 
 
-def work_box(mask: np.ndarray | None, shape, halo: int):
-    """(y0, y1, x0, x1): the mask's bounding box grown by ``halo``, or None if empty."""
-    box = mask_bbox(mask, shape)
-    if box is None:
-        return None
-    h, w = shape[:2]
-    y0, y1, x0, x1 = box
-    return max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
-
-
 def _central_window(mask: np.ndarray | None, shape, side: int):
     box = mask_bbox(mask, shape)
     if box is None:
@@ -102,7 +92,7 @@ def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
                 blemish: float = 0.0) -> tuple[float, list]:
     """Cut-off radius (px) from the AI's band ratios inside the mask, and the ratios.
 
-    With ``blemish`` (sensitivity, %) removed spots are left out of the
+    With ``blemish`` (sensitivity, a fraction) removed spots are left out of the
     spectrum: they are energy the AI removed at their own scale and would
     push the cut-off up.
     """
@@ -168,61 +158,75 @@ WORK_HALO = int(4 * SWAP_FACTOR * MAX_CUTOFF) + 2
 
 
 def plan_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-               settings: MatchSettings = MatchSettings(), faces=()) -> MatchPlan | None:
-    """Decide the cut-off and the per-pixel weight for match mode (None: empty mask)."""
-    box = work_box(mask, ai.shape, WORK_HALO)
+               cutoff: float = 0.0, blemish: float = 0.5, regions: dict[str, float] | None = None,
+               faces=()) -> MatchPlan | None:
+    """Decide the cut-off and the per-pixel weight for match mode.
+
+    Parameters
+    ----------
+    original, ai : ndarray, same shape
+    mask : ndarray (H, W) or None
+    cutoff : float
+        px; 0 = read it off the texture spectrum.
+    blemish : float
+        Sensitivity of the removed-blemish protection, a fraction (0 = off).
+    regions : dict, optional
+        'forehead', 'cheeks', 'nose', 'chin' -> strength multiplier (1.0 = unchanged).
+    faces : sequence of FaceMask
+        For the regional strengths.
+
+    Returns
+    -------
+    MatchPlan, or None for an empty mask.
+    """
+    box = mask_work_box(mask, ai.shape, WORK_HALO)
     if box is None:
         return None
     y0, y1, x0, x1 = box
     o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
     weight = np.ones(a.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
-    auto, ratios = auto_cutoff(o, a, weight, settings.blemish)
-    cutoff = settings.cutoff if settings.cutoff > 0 else auto
-    blemish = None
-    if settings.blemish > 0:
-        blemish = blemish_protection(o, a, weight, settings.blemish,
-                                     scale=float(np.clip(cutoff / 2, 1.0, 2.0)), margin=cutoff)
-        if blemish is not None:
-            weight = weight * blemish
-    regional = regional_weight(faces, a.shape, {k: getattr(settings, k) / 100.0 for k in
-                                                ("forehead", "cheeks", "nose", "chin")}, origin=(x0, y0))
+    auto, ratios = auto_cutoff(o, a, weight, blemish)
+    cut = cutoff if cutoff > 0 else auto
+    protection = None
+    if blemish > 0:
+        protection = blemish_protection(o, a, weight, blemish, scale=float(np.clip(cut / 2, 1.0, 2.0)),
+                                        margin=cut)
+        if protection is not None:
+            weight = weight * protection
+    regional = regional_weight(faces, a.shape, regions or {}, origin=(x0, y0))
     if regional is not None:
         weight = weight * regional
-    return MatchPlan(cutoff, SWAP_FACTOR * cutoff, auto, ratios, box, weight, blemish)
+    return MatchPlan(cut, SWAP_FACTOR * cut, auto, ratios, box, weight, protection)
 
 
-def texture_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-                  settings: MatchSettings = MatchSettings(), faces=(),
-                  plan: MatchPlan | None = None) -> np.ndarray:
-    """Restore each band below the cut-off to the original's, keeping removed blemishes clean.
+def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, strength: float = 1.0,
+                  shadows: float = 0.0, highlights: float = 1.0) -> np.ndarray:
+    """Restore each band below the plan's cut-off to the original's, keeping removed blemishes clean.
 
     Parameters
     ----------
     original, ai : ndarray, same shape; uint8, uint16 or float32 in [0, 1]
-    mask : ndarray (H, W) in [0, 1] or None
-    settings : MatchSettings
-    faces : sequence of FaceMask, optional
-        For regional strength.
-    plan : MatchPlan, optional
-        A plan already made for this pair (the web app shows it too).
+    plan : MatchPlan or None
+        From :func:`plan_match` on this pair (None: an empty mask, nothing to do).
+    strength : float
+        Fraction of the original's energy in every matched band (1.0 = as in the original).
+    shadows, highlights : float
+        Luminosity protection, fractions of white (0 and 1 = off).
 
     Returns
     -------
     ndarray like ``ai``; equal to ``ai`` bit for bit where the weight is 0.
     """
-    plan = plan or plan_match(original, ai, mask, settings, faces)
     out = ai.copy()
     if plan is None:
         return out
     # Regional strengths above 100 % must scale the detail, not saturate a weight
     # at 1: split the weight into its <= 1 part and a strength factor.
     weight = plan.weight
-    strength = settings.strength / 100.0
     peak = float(weight.max())
     if peak > 1.0:
         weight, strength = weight / peak, strength * peak
     y0, y1, x0, x1 = plan.box
     out[y0:y1, x0:x1] = add_detail(original[y0:y1, x0:x1], ai[y0:y1, x0:x1], weight, plan.swap_radius,
-                                   strength, True, settings.shadows / 100.0, settings.highlights / 100.0,
-                                   exact=False)
+                                   strength, True, shadows, highlights, exact=False)
     return out

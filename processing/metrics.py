@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from processing.filters import gaussian_blur, luminance
-from processing.tiles import mask_bbox, mask_to_float, to_float
+from processing.boxes import mask_work_box
+from processing.dtypes import mask_to_float, to_float
 
 # name -> (inner sigma, outer sigma) in px
 BANDS: dict[str, tuple[float, float]] = {"fine": (0.5, 1.0), "pores": (1.0, 3.0), "mid": (3.0, 8.0)}
@@ -20,13 +21,10 @@ TONE_SIGMA = 8.0
 
 def _crop(images, mask, halo: int):
     """Crop images and mask to the mask's bounding box plus a halo, for speed."""
-    shape = images[0].shape
-    box = mask_bbox(mask, shape)
+    box = mask_work_box(mask, images[0].shape, halo)
     if box is None:
         return None
     y0, y1, x0, x1 = box
-    h, w = shape[:2]
-    y0, y1, x0, x1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
     m = np.ones((y1 - y0, x1 - x0), np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
     return [im[y0:y1, x0:x1] for im in images], m
 

@@ -32,8 +32,6 @@ RASTER_SIGMA = 3.0
 #: Sigma of a Gaussian whose 10 %-90 % edge ramp is 1 px wide.
 _RAMP_PER_SIGMA = 2.563
 
-HOLE_NAMES = ("left_eye", "right_eye", "left_brow", "right_brow", "lips",
-              "left_nostril", "right_nostril")
 REGION_NAMES = ("forehead", "left_cheek", "right_cheek", "nose", "chin")
 
 
@@ -92,15 +90,6 @@ class SkinMaskProposal:
 # --------------------------------------------------------------------------
 # Polygon helpers
 # --------------------------------------------------------------------------
-
-def polygon_area(poly: np.ndarray) -> float:
-    """Area of a simple polygon by the shoelace formula, in square pixels."""
-    p = np.asarray(poly, np.float64)
-    if len(p) < 3:
-        return 0.0
-    x, y = p[:, 0], p[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-
 
 def grow_polygon(poly: np.ndarray, distance: float) -> np.ndarray:
     """Move every edge of a polygon outwards by ``distance`` pixels.
@@ -313,62 +302,6 @@ def _paint_face(mask: np.ndarray, face: FaceMask, feather_px: float, keep_max: b
     return box
 
 
-def rasterize_face(face: FaceMask, shape, feather_px: float) -> np.ndarray:
-    """Feathered skin mask of one face.
-
-    Parameters
-    ----------
-    face : FaceMask
-    shape : tuple of int
-        (H, W, ...) of the image.
-    feather_px : float
-        Width of the soft edge in pixels (from 10 % to 90 %); 0 gives a hard edge.
-
-    Returns
-    -------
-    ndarray, float32, shape (H, W), in [0, 1]
-    """
-    out = np.zeros(shape[:2], np.float32)
-    _paint_face(out, face, feather_px, keep_max=False)
-    return out
-
-
-def region_masks(faces: list[FaceMask], shape) -> dict[str, np.ndarray]:
-    """Hard label masks of the named regions, skin only (holes removed).
-
-    Parameters
-    ----------
-    faces : list of FaceMask
-    shape : tuple of int
-        (H, W, ...) of the image.
-
-    Returns
-    -------
-    dict of str to ndarray
-        ``REGION_NAMES`` -> bool (H, W) mask, union over faces.
-    """
-    hgt, wid = shape[:2]
-    out = {name: np.zeros((hgt, wid), np.uint8) for name in REGION_NAMES}
-    for face in faces:
-        x0, y0, x1, y1 = face.bbox
-        if x1 <= x0 or y1 <= y0:
-            continue
-        origin = np.array([x0, y0], np.float64)
-        skin = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        _fill(skin, face.oval, 1, origin, 1.0)
-        for poly in face.holes.values():
-            _fill(skin, poly, 0, origin, 1.0)
-        for name in REGION_NAMES:
-            part = np.zeros_like(skin)
-            _fill(part, face.regions[name], 1, origin, 1.0)
-            part &= skin
-            out[name][y0:y1, x0:x1] |= part
-            # Neighbouring regions share an edge and fillPoly draws it in
-            # both: the first region keeps those pixels.
-            skin &= 1 - part
-    return {name: m.astype(bool) for name, m in out.items()}
-
-
 # --------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------
@@ -400,10 +333,26 @@ def propose_skin_mask(image, forehead: float = 0.25, feather: float = 0.04) -> S
         A face-less photo gives an all-zero mask and says so: not an error.
     """
     image = _check_image(image)
+    return skin_mask_from_landmarks(lm.detect_faces(image), image.shape[:2], forehead, feather)
+
+
+def skin_mask_from_landmarks(found: list, shape, forehead: float = 0.25,
+                             feather: float = 0.04) -> SkinMaskProposal:
+    """The skin mask of faces already found (:func:`processing.landmarks.detect_faces`).
+
+    Finding faces is the slow part; a new forehead or feather only redraws.
+
+    Parameters
+    ----------
+    found : list of FaceLandmarks
+    shape : (H, W)
+        Size of the image the landmarks are in, px.
+    forehead, feather : float
+        Fractions of the face height, as in :func:`propose_skin_mask`.
+    """
     if forehead < 0 or feather < 0:
         raise ValueError(f"forehead and feather must be >= 0 (got {forehead}, {feather}).")
-    shape = image.shape[:2]
-    found = lm.detect_faces(image)
+    shape = tuple(shape[:2])
     faces = [face_mask(f, shape, forehead) for f in found]
     mask = np.zeros(shape, np.float32)
     painted: list[tuple[int, int, int, int]] = []

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from processing.filters import gaussian_blur, luminance
-from processing.tiles import mask_bbox, mask_to_float, to_float
+from processing.boxes import mask_bbox
+from processing.dtypes import mask_to_float, to_float
 
 LADDER = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # inner sigmas of the octave bands, px
 

@@ -6,9 +6,8 @@ import cv2
 import numpy as np
 
 from processing.filters import gaussian_blur
-from processing.graft import halo_for
-from processing.settings import SyntheticSettings
-from processing.tiles import inner, run_kernel
+from processing.detail_transfer import halo_for
+from processing.row_bands import inner, run_kernel
 
 # Noise is drawn in fixed blocks, each from its own stream keyed by (seed, block
 # row, block column), so the grain at a pixel depends only on the seed: never on
@@ -43,29 +42,46 @@ def grain_gain(grain_size: float) -> float:
     return float(1.0 / np.sum(k * k))
 
 
-def synthetic_texture(ai: np.ndarray, mask: np.ndarray | None,
-                      settings: SyntheticSettings = SyntheticSettings()) -> np.ndarray:
+def synthetic_texture(ai: np.ndarray, mask: np.ndarray | None, amount: float = 0.03,
+                      grain_size: float = 0.5, monochrome: bool = True, seed: int = 0,
+                      opacity: float = 1.0, shadows: float = 0.0, highlights: float = 1.0) -> np.ndarray:
     """Add organic grain to the AI image where the mask is on.
 
-    Layer ``0.5 + n``: uniform noise of ``amount`` % of full scale (std
+    Layer ``0.5 + n``: uniform noise of ``amount`` of full scale (std
     ``amount / sqrt(3)``), blurred by ``grain_size`` px and rescaled to keep that
     std, one value for all channels when ``monochrome``; blended Overlay over the
     AI image (strongest in midtones, none at pure black or white) and mixed in
     at ``opacity`` through the mask.
 
+    Parameters
+    ----------
+    ai : ndarray (H, W) or (H, W, C); uint8, uint16 or float32 in [0, 1]
+    mask : ndarray (H, W) or None
+    amount : float
+        Grain strength, fraction of full scale (0.03 = 3 %).
+    grain_size : float
+        Blur of the grain, px.
+    monochrome : bool
+        One grain value for all channels.
+    seed : int
+        Same seed, same grain.
+    opacity : float
+        Fraction of the Overlay result mixed in.
+    shadows, highlights : float
+        Luminosity protection, fractions of white (0 and 1 = off).
+
     Returns
     -------
     ndarray like ``ai``; equal to ``ai`` bit for bit where ``mask == 0``.
     """
-    channels = 1 if (settings.monochrome or ai.ndim == 2) else ai.shape[2]
-    amp = np.float32(settings.amount / 100.0 * grain_gain(settings.grain_size))
-    halo = halo_for(settings.grain_size)
-    opacity = settings.opacity / 100.0
+    channels = 1 if (monochrome or ai.ndim == 2) else ai.shape[2]
+    amp = np.float32(amount * grain_gain(grain_size))
+    halo = halo_for(grain_size)
 
     def kernel(a, m, srcs, window, origin):
         y_top, x_left = origin
-        n = noise_region(settings.seed, y_top, y_top + a.shape[0], x_left, x_left + a.shape[1], channels)
-        n = inner(gaussian_blur(n, settings.grain_size), window)
+        n = noise_region(seed, y_top, y_top + a.shape[0], x_left, x_left + a.shape[1], channels)
+        n = inner(gaussian_blur(n, grain_size), window)
         a_in = inner(a, window)
         # Overlay(a, 0.5 + n) is exactly a + 2 n min(a, 1 - a): one pass instead
         # of both branches of the textbook formula (tests check it against overlay()).
@@ -75,5 +91,4 @@ def synthetic_texture(ai: np.ndarray, mask: np.ndarray | None,
             if n.ndim == 2:
                 n = n[..., None]
         return a_in + gain * n * np.minimum(a_in, np.float32(1.0) - a_in)
-    return run_kernel(ai, mask, [], kernel, halo, settings.shadows / 100.0,
-                      settings.highlights / 100.0)
+    return run_kernel(ai, mask, [], kernel, halo, shadows, highlights)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -18,8 +19,9 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms
 
-from processing import batch
+from processing import batch, cli
 from processing.image_io import read_image
+from webapp import batch_uploads
 
 ROOT = Path(__file__).resolve().parent.parent
 ICC = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -85,7 +87,7 @@ def checksums(*folders: Path) -> dict[str, str]:
 
 
 def run_cli(args, capsys=None) -> tuple[int, str, str]:
-    code = batch.main(["batch", *map(str, args)])
+    code = cli.main(["batch", *map(str, args)])
     out, err = capsys.readouterr() if capsys else ("", "")
     return code, out, err
 
@@ -114,23 +116,25 @@ def reference(inputs, tmp_path_factory):
     root, o, r = inputs
     before = checksums(o, r)
     out = tmp_path_factory.mktemp("ref") / "out"
-    code = batch.main(["batch", str(o), str(r), "-o", str(out), "--suffix", "_retouched", "--jobs", "2"])
+    code = cli.main(["batch", str(o), str(r), "-o", str(out), "--suffix", "_retouched", "--jobs", "2"])
     return out, code, before
 
 
 def test_subcommand_fits_the_cli_parser():
-    """What the lead wires into processing/cli.py: add_batch_parser(sub) + a handler."""
+    """``retexture batch`` is in the real command line, with all its options."""
     import argparse
-
-    from processing import cli
 
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    if "batch" not in sub.choices:
-        batch.add_batch_parser(sub)
+    assert "batch" in sub.choices, "retexture has no batch subcommand"
+    options = {s for a in sub.choices["batch"]._actions for s in a.option_strings}
+    assert options >= {"-o", "--output", "--preset", "--jobs", "--overwrite", "--suffix", "--fast-align", "--masks"}
     args = parser.parse_args(["batch", "o", "r", "-o", "x", "--jobs", "2", "--suffix", "_ai", "--overwrite"])
     assert (args.command, args.originals, args.retouched, args.output) == ("batch", "o", "r", "x")
     assert args.jobs == 2 and args.suffix == "_ai" and args.overwrite and args.masks is None
+    assert args.preset is None and not args.fast_align
+    args = parser.parse_args(["batch", "o", "r", "--output", "x", "--masks", "m", "--fast-align", "--preset", "p.json"])
+    assert (args.masks, args.fast_align, args.preset, args.jobs, args.overwrite) == ("m", True, "p.json", None, False)
 
 
 def test_pair_names_by_stem_suffix_and_case():
@@ -209,9 +213,9 @@ def test_second_run_skips_and_overwrite_redoes(reference, inputs, tmp_path, caps
 
     code, stdout, err = run_cli([o, r, "-o", out, "--suffix", "_retouched", "--jobs", "1"], capsys)
     assert code == 1  # the failures are still failures
-    # not a terminal: one progress line per image, with count and rate
+    # not a terminal: one progress line per image, with count, rate and time left
     lines = [ln for ln in err.splitlines() if ln.startswith("[")]
-    assert len(lines) == 6 and "6/6" in lines[-1] and "pairs/min" in lines[-1]
+    assert len(lines) == 6 and "6/6" in lines[-1] and re.search(r"(pair/s|s/pair), \S+ left", lines[-1])
     rep = report(out)
     assert all(rep[n]["status"] == "skipped" for n in DONE)
     assert rep["a1.jpg"]["texture"] is not None  # carried over from the first run
@@ -254,7 +258,7 @@ def test_sigint_stops_cleanly_and_a_rerun_completes(reference, inputs, tmp_path)
     ref_out, _, before = reference
     root, o, r = inputs
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "processing.batch", "batch", str(o), str(r), "-o", str(out),
+    cmd = [sys.executable, "-m", "processing", "batch", str(o), str(r), "-o", str(out),
            "--suffix", "_retouched", "--jobs", "1"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
@@ -275,6 +279,32 @@ def test_sigint_stops_cleanly_and_a_rerun_completes(reference, inputs, tmp_path)
     assert rerun.returncode == 1, rerun.stderr
     assert_same_outputs(out, ref_out)
     assert checksums(o, r) == before
+
+
+def test_progress_in_a_log_is_one_line_per_pair(tmp_path, textured_face):
+    """stderr to a log (not a terminal): a plain line per pair with the count, the
+    rate and the time left, a failure with its reason, and no carriage returns."""
+    o, r = tmp_path / "o", tmp_path / "r"
+    o.mkdir()
+    r.mkdir()
+    Image.fromarray(textured_face).save(o / "p1.png")
+    Image.fromarray(_smooth(textured_face)).save(r / "p1.png")
+    Image.fromarray(textured_face).save(o / "p2.jpg", quality=90)
+    (r / "p2.jpg").write_bytes((o / "p2.jpg").read_bytes()[:3000])  # cut short: this pair fails
+    log = tmp_path / "batch.log"
+    with open(log, "w") as stderr:
+        proc = subprocess.run([sys.executable, "-m", "processing", "batch", str(o), str(r),
+                               "-o", str(tmp_path / "out"), "--jobs", "1"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=300)
+    err = log.read_text()
+    assert proc.returncode == 1, err
+    assert "\r" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("[")]
+    assert len(lines) == 2, err
+    assert "] 1/2," in lines[0] and lines[0].endswith("| p1.png: done")
+    assert "] 2/2, 1 failed," in lines[1] and "| p2.jpg: failed: " in lines[1] and "p2.jpg" in lines[1].split("failed: ")[1]
+    for ln in lines:
+        assert re.search(r"\d(pair/s|s/pair), \d\d:\d\d left", ln), ln
 
 
 @pytest.mark.parametrize("where", ["same", "inside"])
@@ -318,13 +348,13 @@ def test_uploads_zip_of_two_folders_round_trip(inputs):
         zf.write(o / "a1.jpg", "shoot/Before/a1.jpg")
         zf.write(r / "a1.jpg", "shoot/Retouched/a1.jpg")
         zf.writestr("__MACOSX/._a1.jpg", b"junk")
-    files = batch.collect_uploads([("pairs.zip", buf.getvalue())])
+    files = batch_uploads.collect_uploads([("pairs.zip", buf.getvalue())])
     assert sorted(p for p, _ in files) == ["shoot/Before/a1.jpg", "shoot/Retouched/a1.jpg"]
-    origs, rets = batch.split_uploads(files, [])
+    origs, rets = batch_uploads.split_uploads(files, [])
     assert [n for n, _ in origs] == ["a1.jpg"] and [n for n, _ in rets] == ["a1.jpg"]
     assert origs[0][1] == (o / "a1.jpg").read_bytes()
     seen = []
-    data, result = batch.run_batch_on_uploads(origs, rets, progress=lambda d, t, rec: seen.append((d, t)))
+    data, result = batch_uploads.run_batch_on_uploads(origs, rets, progress=lambda d, t, rec: seen.append((d, t)))
     assert seen == [(1, 1)] and result.exit_code == 0
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == ["a1.jpg", "contact_sheet.png", "report.csv", "report.json"]

@@ -130,3 +130,74 @@ def test_no_face_is_not_an_error(tmp_path, capsys):
     assert code == 0, err
     assert "No face found" in out
     assert np.array_equal(read_image(tmp_path / "r.png").pixels, read_image(tmp_path / "a.png").pixels)
+
+
+HELP_OPTIONS = {
+    None: ["restore", "metrics", "mask", "batch", "--version"],
+    "restore": ["--output", "--method", "--mask", "--preset", "--save-preset", "--no-align", "--max-pixels",
+                "--cutoff", "--strength", "--blemish", "--region-forehead", "--region-cheeks", "--region-nose",
+                "--region-chin", "--shadows", "--highlights", "--amount", "--grain-size", "--color-grain",
+                "--seed", "--opacity", "--radius", "--blur", "--mode", "--forehead", "--feather"],
+    "batch": ["--output", "--preset", "--jobs", "--overwrite", "--suffix", "--fast-align", "--masks"],
+    "mask": ["--output", "--forehead", "--feather"],
+    "metrics": ["--mask"],
+}
+
+
+@pytest.mark.parametrize("command", list(HELP_OPTIONS))
+def test_help_of_every_command_lists_every_option(command):
+    """--help is run as a user runs it: a real process, exit 0, no traceback."""
+    argv = [sys.executable, "-m", "processing"] + ([command] if command else []) + ["--help"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    for option in HELP_OPTIONS[command]:
+        assert option in done.stdout, f"{option} missing from {command} --help"
+
+
+def test_every_setting_has_an_option_with_its_range_in_the_help(capsys):
+    """The options are generated from the settings: each one, with its range, is in restore --help."""
+    from processing.settings import SECTIONS
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["restore", "--help"])
+    assert exit_.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for section in SECTIONS.values():
+        for spec in section.specs():
+            flag = "--" + (spec.flag or spec.name.replace("_", "-"))
+            assert flag in text
+            if spec.lo is not None:
+                assert spec.range_text() in text, f"{flag}: {spec.range_text()}"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["restore", "a.jpg", "b.jpg", "-o", "c.jpg", "--bogus"], "unrecognized arguments: --bogus"),
+    (["restore", "a.jpg"], "required"),
+    (["restore", "a.jpg", "b.jpg", "-o", "c.jpg", "--strength", "lots"], "invalid float value"),
+    (["frobnicate"], "invalid choice"),
+    ([], "required"),
+])
+def test_command_line_mistakes_are_one_line_and_exit_2(argv, words, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "processing", *argv], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and lines[0].startswith("retexture")
+    assert not list(tmp_path.iterdir())
+
+
+def test_version():
+    from importlib.metadata import version
+
+    done = subprocess.run([sys.executable, "-m", "processing", "--version"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == f"retexture {version('retexture')}"
+
+
+def test_a_shared_option_applies_to_the_chosen_method_only(pair, tmp_path, capsys):
+    o, a = pair
+    code, _, err = run(["restore", o, a, "-o", tmp_path / "g.png", "--mask", "none", "--method", "synthetic",
+                        "--strength", "50"], capsys)
+    assert code == 1 and "--strength does not apply to synthetic grain" in err
+    assert not (tmp_path / "g.png").exists()

@@ -6,7 +6,6 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 import texture_pairs as tp
-from processing.frequency_separation import frequency_separation
 from processing.match import plan_match, texture_match
 from processing.settings import FreqSepSettings, MatchSettings
 
@@ -33,8 +32,8 @@ def results(face):
     out = {}
     for name in tp.smoothers():
         ai = tp.ai_version(original, name)
-        plan = plan_match(original, ai, mask, MatchSettings())
-        out[name] = (ai, plan, texture_match(original, ai, mask, MatchSettings(), plan=plan))
+        plan = plan_match(original, ai, mask)
+        out[name] = (ai, plan, texture_match(original, ai, plan))
     return out
 
 
@@ -78,7 +77,7 @@ def contrast(img, disk, ring):
 def test_removed_blemishes_stay_removed(face, results, name):
     original, mask = face
     ai, plan, result = results[name]
-    seed = frequency_separation(original, ai, mask, FreqSepSettings(blur=6.0))
+    seed = tp.restored(original, ai, mask, FreqSepSettings(blur=6.0))
     for (xy, d), disk, outer in zip(tp.BLEMISHES, tp.blemish_disks(original.shape),
                                      tp.blemish_disks(original.shape, grow=6)):
         ring = outer & ~tp.blemish_disks(original.shape, grow=3)[tp.BLEMISHES.index((xy, d))]
@@ -100,21 +99,21 @@ def test_automatic_cutoff_within_one_octave_of_the_smoothers_scale(results, name
 def test_manual_cutoff_overrides(face):
     original, mask = face
     ai = tp.ai_version(original, "gauss2")
-    plan = plan_match(original, ai, mask, MatchSettings(cutoff=1.5))
+    plan = plan_match(original, ai, mask, cutoff=1.5)
     assert plan.cutoff == 1.5 and plan.auto_cutoff != 1.5
 
 
 def test_zero_mask_and_zero_strength_leave_the_ai_image(face):
     original, mask = face
     ai = tp.ai_version(original, "gauss2")
-    assert np.array_equal(texture_match(original, ai, np.zeros_like(mask), MatchSettings()), ai)
-    assert np.array_equal(texture_match(original, ai, mask, MatchSettings(strength=0)), ai)
+    assert np.array_equal(tp.restored(original, ai, np.zeros_like(mask), MatchSettings()), ai)
+    assert np.array_equal(tp.restored(original, ai, mask, MatchSettings(strength=0)), ai)
 
 
 def test_blemish_protection_off_brings_blemishes_back(face):
     original, mask = face
     ai = tp.ai_version(original, "gauss3")
-    off = texture_match(original, ai, mask, MatchSettings(blemish=0))
+    off = tp.restored(original, ai, mask, MatchSettings(blemish=0))
     disk = tp.blemish_disks(original.shape)[1]
     ring = tp.blemish_disks(original.shape, grow=6)[1] & ~tp.blemish_disks(original.shape, grow=3)[1]
     assert abs(contrast(off, disk, ring)) > 0.3 * abs(contrast(original, disk, ring))

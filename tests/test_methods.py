@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+import texture_pairs as tp
 from processing.frequency_separation import frequency_separation
 from processing.graft import high_pass_graft
 from processing.settings import FreqSepSettings, GraftSettings, SyntheticSettings
@@ -38,7 +39,7 @@ def max_lsb(a, b):
 def test_freqsep_add_on_low_pass_returns_original(textured_face, dtype, blur):
     o = as_depth(textured_face, dtype)
     ai = quantize(blur64(o / DEPTHS[dtype], blur), dtype)
-    r = frequency_separation(o, ai, None, FreqSepSettings(blur=blur, mode="add"))
+    r = tp.restored(o, ai, None, FreqSepSettings(blur=blur, mode="add"))
     assert r.dtype == dtype
     assert max_lsb(r, o) <= 1
 
@@ -46,7 +47,7 @@ def test_freqsep_add_on_low_pass_returns_original(textured_face, dtype, blur):
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_freqsep_replace_on_original_returns_original(textured_face, dtype):
     o = as_depth(textured_face, dtype)
-    r = frequency_separation(o, o.copy(), None, FreqSepSettings(mode="replace"))
+    r = frequency_separation(o, o.copy(), None, blur=6.0, strength=1.0, replace=True)
     assert max_lsb(r, o) <= 1
 
 
@@ -55,7 +56,7 @@ def test_freqsep_replace_on_original_returns_original(textured_face, dtype):
 def test_graft_at_100_on_low_pass_returns_original(textured_face, dtype, radius):
     o = as_depth(textured_face, dtype)
     ai = quantize(blur64(o / DEPTHS[dtype], radius), dtype)
-    r = high_pass_graft(o, ai, None, GraftSettings(radius=radius, strength=100))
+    r = tp.restored(o, ai, None, GraftSettings(radius=radius, strength=100))
     assert max_lsb(r, o) <= 1
 
 
@@ -65,7 +66,7 @@ def test_graft_at_200_adds_twice_the_amplitude_four_times_the_energy():
     o = 0.5 + 0.1 * blur64(rng.standard_normal((120, 130, 3)), 1.0)
     o = o.astype(np.float32)
     ai = blur64(o, 2.0).astype(np.float32)
-    added = {s: high_pass_graft(o, ai, None, GraftSettings(strength=s)).astype(np.float64) - ai
+    added = {s: tp.restored(o, ai, None, GraftSettings(strength=s)).astype(np.float64) - ai
              for s in (100, 200)}
     ratio = np.mean(added[200] ** 2) / np.mean(added[100] ** 2)
     assert ratio == pytest.approx(4.0, rel=1e-3)
@@ -84,10 +85,10 @@ def test_matches_float64_reference_with_soft_mask(textured_face, method, dtype):
     mask = np.clip(1.2 - np.hypot(yy - 250, xx - 240) / 150, 0, 1).astype(np.float32)
     strength, sigma = 1.4, 2.5
     if method == "graft":
-        r = high_pass_graft(o, ai, mask, GraftSettings(radius=sigma, strength=140))
+        r = tp.restored(o, ai, mask, GraftSettings(radius=sigma, strength=140))
     else:
         mode = method.split("-")[1]
-        r = frequency_separation(o, ai, mask, FreqSepSettings(blur=sigma, strength=140, mode=mode))
+        r = tp.restored(o, ai, mask, FreqSepSettings(blur=sigma, strength=140, mode=mode))
     of, af = o / full, np.asarray(ai, np.float64) / full
     d = of - blur64(of, sigma)
     if method == "freqsep-replace":
@@ -100,10 +101,10 @@ def test_matches_float64_reference_with_soft_mask(textured_face, method, dtype):
 
 
 @pytest.mark.parametrize("run", [
-    lambda o, a, m: high_pass_graft(o, a, m, GraftSettings()),
-    lambda o, a, m: frequency_separation(o, a, m, FreqSepSettings()),
-    lambda o, a, m: frequency_separation(o, a, m, FreqSepSettings(mode="replace")),
-    lambda o, a, m: synthetic_texture(a, m, SyntheticSettings(amount=5)),
+    lambda o, a, m: tp.restored(o, a, m, GraftSettings()),
+    lambda o, a, m: tp.restored(o, a, m, FreqSepSettings()),
+    lambda o, a, m: tp.restored(o, a, m, FreqSepSettings(mode="replace")),
+    lambda o, a, m: tp.restored(None, a, m, SyntheticSettings(amount=5)),
 ], ids=["graft", "add", "replace", "synthetic"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_mask_zero_and_half(textured_face, run, dtype):
@@ -132,26 +133,26 @@ def test_mask_zero_and_half(textured_face, run, dtype):
 def test_zero_strength_returns_ai_bit_for_bit(textured_face, settings):
     a = blur64(textured_face, 2.0).astype(np.uint8)
     if isinstance(settings, SyntheticSettings):
-        r = synthetic_texture(a, None, settings)
+        r = tp.restored(None, a, None, settings)
     elif isinstance(settings, GraftSettings):
-        r = high_pass_graft(textured_face, a, None, settings)
+        r = tp.restored(textured_face, a, None, settings)
     else:
-        r = frequency_separation(textured_face, a, None, settings)
+        r = tp.restored(textured_face, a, None, settings)
     assert np.array_equal(r, a)
 
 
 def test_gray_images_stay_gray(textured_face):
     o = textured_face[..., 1]
     a = blur64(o, 2.0).astype(np.uint8)
-    for r in (high_pass_graft(o, a, None, GraftSettings()), synthetic_texture(a, None, SyntheticSettings())):
+    for r in (tp.restored(o, a, None, GraftSettings()), tp.restored(None, a, None, SyntheticSettings())):
         assert r.shape == o.shape and r.dtype == np.uint8
 
 
 def test_synthetic_reproducible_with_seed_and_differs_with_another():
     a = np.full((200, 300, 3), 128, np.uint8)
-    r1 = synthetic_texture(a, None, SyntheticSettings(seed=11))
-    r2 = synthetic_texture(a, None, SyntheticSettings(seed=11))
-    r3 = synthetic_texture(a, None, SyntheticSettings(seed=12))
+    r1 = tp.restored(None, a, None, SyntheticSettings(seed=11))
+    r2 = tp.restored(None, a, None, SyntheticSettings(seed=11))
+    r3 = tp.restored(None, a, None, SyntheticSettings(seed=12))
     assert np.array_equal(r1, r2)
     assert not np.array_equal(r1, r3)
 
@@ -160,8 +161,8 @@ def test_synthetic_grain_does_not_depend_on_mask_or_band_layout():
     a = np.full((700, 600), 0.5, np.float32)  # several bands and noise blocks each way
     mask = np.zeros(a.shape, np.float32)
     mask[300:650, 100:550] = 1
-    whole = synthetic_texture(a, None, SyntheticSettings(seed=3, grain_size=1.0))
-    part = synthetic_texture(a, mask, SyntheticSettings(seed=3, grain_size=1.0))
+    whole = tp.restored(None, a, None, SyntheticSettings(seed=3, grain_size=1.0))
+    part = tp.restored(None, a, mask, SyntheticSettings(seed=3, grain_size=1.0))
     np.testing.assert_array_equal(part[mask == 1], whole[mask == 1])
 
 
@@ -171,7 +172,7 @@ def test_synthetic_grain_amplitude_follows_amount(grain):
     a = np.full((400, 400), 0.5, np.float32)
     stds = {}
     for amount in (2.0, 4.0, 8.0):
-        r = synthetic_texture(a, None, SyntheticSettings(amount=amount, grain_size=grain))
+        r = tp.restored(None, a, None, SyntheticSettings(amount=amount, grain_size=grain))
         stds[amount] = float(np.std(r - a))
         # Uniform noise of +-amount has std amount / sqrt(3), kept after the blur.
         assert stds[amount] == pytest.approx(amount / 100 / np.sqrt(3), rel=0.1)
@@ -190,13 +191,13 @@ def test_synthetic_is_overlay_of_grain_layer():
     n = noise_region(9, 0, 80, 0, 70, 1)[..., 0]
     n = gaussian_blur(n, 0.8) * (0.04 * grain_gain(0.8))
     ref = overlay(a, 0.5 + n[..., None])
-    np.testing.assert_allclose(synthetic_texture(a, None, s), ref, atol=1e-5)
+    np.testing.assert_allclose(tp.restored(None, a, None, s), ref, atol=1e-5)
 
 
 def test_synthetic_overlay_spares_black_and_white():
     a = np.zeros((64, 64, 3), np.uint8)
     a[:, 32:] = 255
-    assert np.array_equal(synthetic_texture(a, None, SyntheticSettings(amount=10)), a)
+    assert np.array_equal(tp.restored(None, a, None, SyntheticSettings(amount=10)), a)
 
 
 @pytest.mark.parametrize("settings", [GraftSettings(shadows=30, highlights=70),
@@ -208,12 +209,29 @@ def test_luminosity_protection_spares_shadows_and_highlights(settings):
     o = np.clip(a + 0.03 * rng.standard_normal(a.shape).astype(np.float32), 0, 1)
     a3, o3 = np.dstack([a] * 3), np.dstack([o] * 3)
     if isinstance(settings, GraftSettings):
-        on = high_pass_graft(o3, a3, None, settings)
-        off = high_pass_graft(o3, a3, None, GraftSettings())
+        on = tp.restored(o3, a3, None, settings)
+        off = tp.restored(o3, a3, None, GraftSettings())
     else:
-        on = synthetic_texture(a3, None, settings)
-        off = synthetic_texture(a3, None, SyntheticSettings(amount=5))
+        on = tp.restored(None, a3, None, settings)
+        off = tp.restored(None, a3, None, SyntheticSettings(amount=5))
     change = lambda r, i: float(np.abs(r - a3)[:, 100 * i + 10:100 * i + 90].mean())
     assert change(on, 0) < 0.25 * change(off, 0)   # deep shadows protected
     assert change(on, 2) < 0.25 * change(off, 2)   # highlights protected
     assert change(on, 1) == pytest.approx(change(off, 1), rel=1e-6)  # midtones untouched
+
+
+@pytest.mark.parametrize("settings, direct", [
+    (GraftSettings(radius=2.5, strength=60, shadows=10, highlights=90),
+     lambda o, a: high_pass_graft(o, a, None, radius=2.5, strength=0.6, shadows=0.1, highlights=0.9)),
+    (FreqSepSettings(blur=5, strength=150, mode="replace"),
+     lambda o, a: frequency_separation(o, a, None, blur=5.0, strength=1.5, replace=True)),
+    (SyntheticSettings(amount=4, grain_size=1.0, seed=2, opacity=50, monochrome=False),
+     lambda o, a: synthetic_texture(a, None, amount=0.04, grain_size=1.0, monochrome=False, seed=2,
+                                    opacity=0.5)),
+], ids=["graft", "freqsep", "synthetic"])
+def test_pipeline_turns_percent_into_the_methods_fractions(textured_face, settings, direct):
+    """Settings are in % and px; the methods take fractions: the pipeline converts once."""
+    a = blur64(textured_face, 2.0).astype(np.uint8)
+    via_pipeline = tp.restored(textured_face, a, None, settings)
+    assert np.array_equal(via_pipeline, direct(textured_face, a))
+    assert not np.array_equal(via_pipeline, a)

@@ -80,3 +80,12 @@ def smoothers() -> dict:
 def ai_version(original: np.ndarray, name: str) -> np.ndarray:
     fn, _ = smoothers()[name]
     return fn(inpaint_blemishes(original))
+
+
+def restored(original, ai, mask, settings):
+    """Restore through the pipeline's plan and apply, with a method's settings (in %, px)."""
+    from processing.image_io import LoadedImage
+    from processing.pipeline import PreparedPair, apply, plan
+
+    pair = PreparedPair(retouched=LoadedImage(pixels=ai), original=original, skin_mask=mask)
+    return apply(plan(pair, settings))

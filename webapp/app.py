@@ -21,12 +21,14 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from processing import mask_edit, preview  # noqa: E402
-from processing.memory import reuse_freed_memory  # noqa: E402
+from processing.dtypes import to_uint8  # noqa: E402
 from processing.image_io import FORMAT_SUFFIX, encode_image  # noqa: E402
-from processing.settings import FreqSepSettings, GraftSettings, MatchSettings  # noqa: E402
+from processing.mask_strokes import apply_strokes  # noqa: E402
+from processing.memory import reuse_freed_memory  # noqa: E402
+from processing.pipeline import apply, plan  # noqa: E402
+from processing.settings import FreqSepSettings, GraftSettings, MatchSettings, at_scale, plan_key  # noqa: E402
 from processing.spectrum import spectrum_report  # noqa: E402
-from webapp import canvas, controls  # noqa: E402
+from webapp import canvas, controls, display  # noqa: E402
 from webapp import pair as pairs  # noqa: E402
 
 reuse_freed_memory()  # the server restores 24 MP images again and again: keep their pages
@@ -37,13 +39,13 @@ IMAGE_TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp"]
 TEST_UPLOADS = "_test_uploads"
 STROKES = "_strokes"
 MASK_MEMO = "_mask_memo"
-#: (key, RestorePlan) of the full-size image, and (key, restored) in match mode.
+#: (key, RestorePlan) of the full-size pair, and (key, restored) in match mode.
 FULL_PLAN = "_full_plan"
 FULL_RESTORED = "_full_restored"
 # Not image/*: streamlit 1.60 with starlette >= 1.0 fails to serve image types
 # from its media endpoint; the file name carries the type.
 DOWNLOAD_MIME = "application/octet-stream"
-BRUSH_COLORS = {"add": mask_edit.ADD_COLOR, "erase": mask_edit.ERASE_COLOR}
+BRUSH_COLORS = {"add": canvas.ADD_COLOR, "erase": canvas.ERASE_COLOR}
 
 
 def _upload(label: str, key: str, help_text: str):
@@ -134,11 +136,11 @@ def mask_section(pair):
     left, right = st.columns([3, 2], gap="large")
     with right:
         forehead, feather = controls.mask_sliders()
-        proposal = pairs.propose_mask_cached(pair.key, forehead, feather, pair.ai.pixels)
-        if proposal.faces:
-            st.caption(proposal.message + " Paint with the brushes to fix the mask.")
+        automatic = pairs.auto_mask(pair.key, forehead, feather, pair)
+        if automatic.faces:
+            st.caption(automatic.mask_message + " Paint with the brushes to fix the mask.")
         else:
-            st.warning(proposal.message + " Choose 'Add skin' and paint over the skin to restore.")
+            st.warning(automatic.mask_message + " Choose 'Add skin' and paint over the skin to restore.")
         brush = st.radio("Brush", ("add", "erase"), horizontal=True, key="brush",
                          format_func={"add": "Add skin", "erase": "Erase"}.get,
                          help="Add skin paints the mask on (green), Erase takes it off (red): "
@@ -155,7 +157,7 @@ def mask_section(pair):
         state["initial"] = list(state["objects"])
         state["mounted"] = mount_key
     with left:
-        background = Image.fromarray(mask_edit.overlay(pair.canvas_photo, proposal.mask))
+        background = Image.fromarray(display.tint_mask(pair.canvas_photo, automatic.skin_mask))
         st.caption("Green tint: the automatic mask. Draw on the photo with the brush chosen on the right.")
         with st.container(key="mask-canvas"):
             objects = canvas.draw_mask_strokes(background, cw, ch, BRUSH_COLORS[brush], size,
@@ -168,30 +170,29 @@ def mask_section(pair):
                   key="undo", help="Take back the last brush stroke.")
         b2.button("Reset to automatic", on_click=_reset, disabled=not state["objects"], width="stretch",
                   key="reset", help="Drop every brush stroke and go back to the automatic mask.")
-    strokes = mask_edit.strokes_from_fabric(state["objects"])
+    strokes = canvas.strokes_from_fabric(state["objects"])
     memo_key = (pair.key, forehead, feather,
                 hashlib.blake2b(json.dumps([(s.mode, s.width, s.points.tolist()) for s in strokes])
                                 .encode(), digest_size=16).hexdigest())
     memo = st.session_state.get(MASK_MEMO)
     if memo is None or memo[0] != memo_key:
-        mask = mask_edit.edited_mask(proposal.mask, strokes, pair.canvas_size, pair.coverage)
-        small, _ = preview.downscale(mask, preview.PREVIEW_SIDE)
-        applied = mask_edit.overlay(pair.canvas_photo, mask)
-        memo = (memo_key, mask, small, applied, mask_edit.coverage(mask), proposal.faces,
-                preview.scale_faces(proposal.faces, pair.scale))
+        edited = automatic.with_skin_mask(apply_strokes(automatic.skin_mask, strokes, pair.canvas_size))
+        small, _ = edited.reduced(display.PREVIEW_SIDE, photos_from=pair.small)
+        applied = display.tint_mask(pair.canvas_photo, edited.mask)
+        memo = (memo_key, edited, small, applied, display.mask_percent(edited.mask))
         st.session_state[MASK_MEMO] = memo
-    _, mask, small, applied, cover = memo[:5]
+    _, edited, small, applied, cover = memo
     with right:
         with st.container(key="mask-coverage"):
             st.metric("Skin mask coverage", f"{cover:.2f} %",
                       help="Share of the photo the restore touches (soft edges count partly).")
         st.image(_png(applied), caption=f"Mask as applied ({len(strokes)} brush strokes)",
                  output_format="PNG", width="stretch")
-    return mask, small
+    return edited, small
 
 
 def _url(png: bytes) -> str:
-    return preview.png_data_url(png)
+    return display.png_data_url(png)
 
 
 def _png(image) -> str:
@@ -200,7 +201,7 @@ def _png(image) -> str:
     Inline data URLs, not Streamlit's media endpoint: with starlette >= 1.0 that
     endpoint answers 500 for image/png (streamlit 1.60's gzip middleware).
     """
-    return preview.png_data_url(preview.encode_png(image))
+    return display.png_data_url(display.encode_png(image))
 
 
 def _file_stem(name: str) -> str:
@@ -208,33 +209,31 @@ def _file_stem(name: str) -> str:
     return stem
 
 
-def _full_plan(pair, mask, mask_key, settings, faces):
-    """The full-size :class:`preview.RestorePlan`, cached in the session.
+def _full_plan(pair, edited, mask_key, settings):
+    """The full-size :class:`processing.plan.RestorePlan`, cached in the session.
 
     Keyed on the pair, the mask (its memo key: pair, sliders and strokes) and
     the settings that decide the plan (not strength, shadows, highlights): the
     loupe and the download share it, so match mode's automatic cut-off and the
     blemish statistics come from the whole mask in both.
     """
-    key = (pair.key, mask_key, type(settings).__name__, repr(preview.plan_settings(settings)))
+    key = (pair.key, mask_key, type(settings).__name__, repr(plan_key(settings)))
     memo = st.session_state.get(FULL_PLAN)
     if memo is None or memo[0] != key:
         st.session_state.pop(FULL_RESTORED, None)
         st.session_state.pop(FULL_PLAN, None)  # drop the old arrays before making new ones
-        plan = preview.restore_plan(pair.original_on_ai, pair.ai.pixels, mask, settings, faces)
-        memo = (key, plan)
+        memo = (key, plan(edited, settings))
         st.session_state[FULL_PLAN] = memo
     return memo
 
 
-def _full_restored(pair, settings, faces, plan_memo):
+def _full_restored(settings, plan_memo):
     """The full-size match-mode result, cached: the loupe crops it, the download encodes it."""
     key = (plan_memo[0], repr(settings))
     memo = st.session_state.get(FULL_RESTORED)
     if memo is None or memo[0] != key:
         st.session_state.pop(FULL_RESTORED, None)
-        restored = preview.restore_planned(pair.original_on_ai, pair.ai.pixels, settings, plan_memo[1], faces)
-        memo = (key, restored)
+        memo = (key, apply(plan_memo[1], settings))
         st.session_state[FULL_RESTORED] = memo
     return memo[1]
 
@@ -247,26 +246,23 @@ def _uses_blemish(settings) -> bool:
 def restore_section(pair):
     """Method controls and results: a slider change reruns only this part."""
     memo = st.session_state[MASK_MEMO]
-    mask_key, mask, mask_small, faces, faces_small = memo[0], memo[1], memo[2], memo[5], memo[6]
+    mask_key, edited, small = memo[0], memo[1], memo[2]
     st.subheader("3. Restore")
     ctl, res = st.columns([1, 3], gap="large")
     with ctl:
         preset = controls.method_controls()
     settings = preset.settings
-    small_settings = preview.scaled_settings(settings, pair.scale)
     try:
-        # The preview's own plan: it is what the preview restore uses (computed once).
-        small_plan = preview.restore_plan(pair.small_original, pair.small_ai, mask_small, small_settings,
-                                          faces_small)
-        restored_small = preview.restore_planned(pair.small_original, pair.small_ai, small_settings,
-                                                 small_plan, faces_small)
-        plan_memo = _full_plan(pair, mask, mask_key, settings, faces)
-        # Match mode's full-size result, made once per setting (see preview.restore_planned).
-        full = _full_restored(pair, settings, faces, plan_memo) if isinstance(settings, MatchSettings) else None
+        # The preview is the same pipeline on a reduced copy, with pixel sizes scaled.
+        small_plan = plan(small, at_scale(settings, pair.scale))
+        restored_small = apply(small_plan, at_scale(settings, pair.scale))
+        plan_memo = _full_plan(pair, edited, mask_key, settings)
+        # Match mode's full-size result, made once per setting (see processing.restore.apply).
+        full = _full_restored(settings, plan_memo) if isinstance(settings, MatchSettings) else None
     except ValueError as exc:
         res.error(str(exc))
         return
-    display_restored = preview.to_display(restored_small)
+    display_restored = display.to_display(restored_small)
     with res:
         if pair.scale < 1:
             st.caption(f"Previews at {pair.scale * 100:.0f} % of {pair.size[0]}x{pair.size[1]} px: "
@@ -277,25 +273,25 @@ def restore_section(pair):
         with c2, st.container(key="img-ai"):
             st.image(_url(pair.png_ai), caption="AI-retouched", output_format="PNG", width="stretch")
         with c3, st.container(key="img-restored"):
-            st.image(_png(preview.downscale(display_restored, pairs.TRIPTYCH_SIDE)[0]), caption="Restored",
+            st.image(_png(display.downscale(display_restored, pairs.TRIPTYCH_SIDE)[0]), caption="Restored",
                      output_format="PNG", width="stretch")
         tab_loupe, tab_compare, tab_texture = st.tabs(["1:1 loupe", "Before / after", "Texture"])
         with tab_loupe:
-            loupe(pair, mask, settings, faces, plan_memo[1], full)
+            loupe(pair, edited, settings, plan_memo[1], full)
         with tab_compare:
             compare(pair, display_restored, settings, small_plan)
         with tab_texture:
-            texture_chart(pair, restored_small, mask_small, settings, small_plan, plan_memo[1])
-        downloads(pair, mask, preset, faces, plan_memo[1], full)
+            texture_chart(pair, restored_small, small, settings, small_plan, plan_memo[1])
+        downloads(pair, edited, preset, plan_memo[1], full)
 
 
-def loupe(pair, mask, settings, faces, plan, full=None):
+def loupe(pair, edited, settings, plan, full=None):
     """A 1:1 view of a small window at full resolution: original, AI, restored.
 
     The window is restored with the full-size plan (``full``: the whole
     full-size result in match mode), so it shows the download's pixels.
     """
-    cx0, cy0 = preview.loupe_start(faces, mask)
+    cx0, cy0 = display.loupe_start(edited.faces, edited.mask)
     s1, s2, s3 = st.columns([2, 2, 1])
     x = s1.slider("Loupe centre, left to right (%)", 0, 100, int(round(cx0 * 100)), key="loupe_x",
                   help="Where the loupe looks, across the photo (the yellow box on the thumbnail).")
@@ -304,18 +300,17 @@ def loupe(pair, mask, settings, faces, plan, full=None):
     zoom = s3.selectbox("Zoom", (1, 2, 3, 4), index=1, key="loupe_zoom", format_func=lambda z: f"{z}00 %",
                         help="Each photo pixel becomes a block of this many screen pixels.")
     side = 256 // zoom if zoom > 1 else 256
-    window = preview.loupe_window(pair.ai.pixels.shape, (x / 100, y / 100), side)
+    window = display.loupe_window(pair.ai.pixels.shape, (x / 100, y / 100), side)
     if full is None:
-        full = preview.restore_planned(pair.original_on_ai, pair.ai.pixels, settings, plan, faces,
-                                       window=window)
-    crops = [preview.enlarge(preview.to_display(preview.crop(im, window)), zoom)
+        full = apply(plan, settings, window=window)
+    crops = [display.enlarge(display.to_display(display.crop(im, window)), zoom)
              for im in (pair.original_on_ai, pair.ai.pixels, full)]
-    thumb, t_scale = preview.downscale(pair.display_ai, 360)
-    t = preview.frame_box(thumb, window, t_scale * pair.scale)
+    thumb, t_scale = display.downscale(pair.display_ai, 360)
+    t = display.frame_box(thumb, window, t_scale * pair.scale)
     cols = st.columns([1, 3])
     cols[0].image(_png(t), caption="Where the loupe looks", output_format="PNG", width="stretch")
     with cols[1], st.container(key="loupe"):
-        st.image(_png(preview.side_by_side(crops, gap=6)),
+        st.image(_png(display.side_by_side(crops, gap=6)),
                  caption=f"1:1 at full size, {window[2] - window[0]}x{window[3] - window[1]} px: "
                          "original | AI-retouched | restored", output_format="PNG")
 
@@ -328,15 +323,15 @@ def compare(pair, display_restored, settings, small_plan):
     show = st.checkbox("Show where blemishes were kept clean", key="show_blemish", disabled=not uses,
                        help="Tints (magenta) the spots the AI removed where the original's texture was "
                             "left out, so they do not come back. Set by 'Blemish protection'.")
-    image = preview.split_compare(pair.display_ai, display_restored, pos / 100)
+    image = display.split_compare(pair.display_ai, display_restored, pos / 100)
     if show and uses:
-        image = preview.blemish_overlay(image, small_plan.protection)
+        image = display.blemish_overlay(image, small_plan.protection)
     st.image(_png(image), caption="Before / after", output_format="PNG", width="stretch")
     with st.container(key="blemish-note"):
         if not uses:
             st.caption("Blemish protection is off: raise 'Blemish protection' to keep removed spots clean.")
         else:
-            n = preview.blemish_spots(small_plan.protection)
+            n = small_plan.kept_clean_spots()
             if n == 0:
                 st.caption("No removed blemish found at this sensitivity: the texture goes back everywhere "
                            "in the mask.")
@@ -346,13 +341,14 @@ def compare(pair, display_restored, settings, small_plan):
                            "original's texture is left out there" + (" (magenta)." if show else "."))
 
 
-def texture_chart(pair, restored_small, mask_small, settings, small_plan, plan):
+def texture_chart(pair, restored_small, small, settings, small_plan, plan):
     """The texture spectrum: each octave band's energy inside the mask, AI and result vs the original."""
-    if float(mask_small.max(initial=0)) <= 0:
+    mask_small = small.mask
+    if mask_small is not None and float(mask_small.max(initial=0)) <= 0:
         st.info("The mask is empty: paint the skin to measure its texture.")
         return
-    report = spectrum_report(pair.small_original, pair.small_ai, restored_small, mask_small)
-    rows = preview.spectrum_rows(report, pair.scale)
+    report = spectrum_report(small.original, small.retouched.pixels, restored_small, mask_small)
+    rows = display.spectrum_rows(report, pair.scale)
     labels = [r["Band"] for r in rows]
     table = pd.DataFrame(rows)
     df = table.melt(id_vars=["Band", "Position"], value_vars=["AI-retouched", "Restored"],
@@ -378,7 +374,7 @@ def texture_chart(pair, restored_small, mask_small, settings, small_plan, plan):
     cut_note = cut_caption = ""
     if small_plan.match is not None:
         # The preview's cut-off sits on the preview's ladder: the same axis as the bars.
-        pos = min(max(preview.ladder_position(small_plan.match.cutoff), 0.0), float(n))
+        pos = min(max(display.ladder_position(small_plan.match.cutoff), 0.0), float(n))
         how = "automatic" if settings.cutoff == 0 else "set by hand"
         on_preview = small_plan.match.cutoff / pair.scale  # in full-size px, like the band labels
         cut_note = f"Cut-off {on_preview:.1f} px ({how})"
@@ -410,7 +406,7 @@ def texture_chart(pair, restored_small, mask_small, settings, small_plan, plan):
         st.dataframe(table.drop(columns="Position").set_index("Band"), width="stretch")
 
 
-def downloads(pair, mask, preset, faces, plan, full=None):
+def downloads(pair, edited, preset, plan, full=None):
     """Full-size restored image, mask and preset; the image is rendered only when asked for.
 
     The image is the full-size plan's restore (the loupe's pixels); ``full`` is
@@ -421,12 +417,11 @@ def downloads(pair, mask, preset, faces, plan, full=None):
     settings = preset.settings
 
     def render_restored() -> bytes:
-        restored = full if full is not None else preview.restore_planned(
-            pair.original_on_ai, ai.pixels, settings, plan, faces)
+        restored = full if full is not None else apply(plan, settings)
         return encode_image(restored, ai.format, alpha=ai.alpha, icc_profile=ai.icc_profile, exif=ai.exif)
 
     def render_mask() -> bytes:
-        return encode_image(mask_edit.mask_to_png_pixels(mask), "PNG")
+        return encode_image(to_uint8(edited.mask), "PNG")
 
     st.subheader("4. Download")
     d1, d2, d3 = st.columns(3)
@@ -465,7 +460,7 @@ def main():
     if pair.is_demo:
         st.info("This is the built-in demo: an astronaut portrait and an AI-style smoothed copy made "
                 "in code. Upload your own pair in the sidebar.", icon=":material/science:")
-    st.markdown(f"**{pair.original.name}** and **{pair.ai.name}**: {w}x{h} px, {depth} {pair.ai.format}.")
+    st.markdown(f"**{pair.original_name}** and **{pair.ai.name}**: {w}x{h} px, {depth} {pair.ai.format}.")
     if pair.align_summary:
         st.caption(pair.align_summary)
     for note in pair.notes:

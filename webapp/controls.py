@@ -12,77 +12,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from processing.settings import METHODS, RANGES, SECTIONS, Preset
+from processing.settings import METHOD_LABELS, METHODS, SECTIONS, Preset
 
 STORE = "_settings_store"
 PRESET_DIGEST = "_preset_digest"
-
-METHOD_LABELS = {
-    "match": "Match (automatic, from the original)",
-    "graft": "High-pass graft (from the original)",
-    "freqsep": "Frequency separation (from the original)",
-    "synthetic": "Synthetic grain (no original needed)",
-}
-
-STRENGTH_HELP = ("How much of the original's fine detail goes back on. 100 % = exactly the "
-                 "original's amount of texture (what Photoshop calls Linear Light at 50 % "
-                 "opacity; Photoshop's own 100 % doubles it). Go above 100 % only to "
-                 "compensate for a soft original.")
-
-# (section, field) -> (label, step, help)
-SLIDERS = {
-    ("graft", "radius"): ("Detail radius (px)", 0.1,
-                          "Size of the detail taken from the original, like Photoshop's High Pass "
-                          "radius. 1.5-3 px picks up pores; larger radii bring back blemishes and "
-                          "tone changes too. Think in full-size pixels: 24 MP files want 2-3 px."),
-    ("graft", "strength"): ("Strength (%)", 1.0, STRENGTH_HELP),
-    ("freqsep", "blur"): ("Low-pass blur (px)", 0.5,
-                          "The split between 'colour and tone' and 'texture': everything finer than "
-                          "this comes from the original. Set it just past the size of the blemishes "
-                          "the AI removed (5-8 px on a portrait), or they come back."),
-    ("freqsep", "strength"): ("Strength (%)", 1.0, STRENGTH_HELP),
-    ("synthetic", "amount"): ("Grain amount (%)", 0.1,
-                              "Strength of the grain, in % of full white. 2-5 % reads as skin; more "
-                              "looks like film grain or sensor noise."),
-    ("synthetic", "grain_size"): ("Grain size (px)", 0.1,
-                                  "Softness of each grain. 0.5 px suits a 2 MP crop; a 24 MP file "
-                                  "wants 1-2 px, or the grain looks like digital noise."),
-    ("synthetic", "opacity"): ("Opacity (%)", 1.0, "Mix of the grain layer, like a layer's opacity."),
-    ("match", "cutoff"): ("Cut-off (px, 0 = automatic)", 0.5,
-                          "Detail finer than this is brought back to the original's amount; coarser "
-                          "tone stays the AI's. 0 reads it off the photo: the scale where the AI "
-                          "stopped smoothing."),
-    ("match", "strength"): ("Strength (%)", 1.0, STRENGTH_HELP),
-}
-BLEMISH_HELP = ("Keeps the spots, pimples and marks the AI removed from coming back with the "
-                "texture. Higher catches fainter spots; 0 = off.")
-REGION_HELP = "Strength on this part of the face, relative to the main strength (100 % = same)."
-GENERIC = {
-    "blemish": ("Blemish protection (%)", 1.0, BLEMISH_HELP),
-    "forehead": ("Forehead (%)", 1.0, REGION_HELP),
-    "cheeks": ("Cheeks (%)", 1.0, REGION_HELP),
-    "nose": ("Nose (%)", 1.0, REGION_HELP),
-    "chin": ("Chin (%)", 1.0, REGION_HELP),
-}
-SKIP = {"shadows", "highlights", "seed"}
-
-PROTECT = {
-    "shadows": ("Protect shadows below (%)", 1.0,
-                "Leave the darkest tones alone: no texture is added below this brightness (0 = off). "
-                "Use it when grain shows up in deep shadow under the jaw or in the nostrils."),
-    "highlights": ("Protect highlights above (%)", 1.0,
-                   "Leave the brightest tones alone: no texture is added above this brightness "
-                   "(100 = off). Use it to keep specular highlights on the forehead and nose clean."),
-}
-
-MASK_SLIDERS = {
-    "forehead": ("Forehead extension", 0.01,
-                 "Face Mesh stops below the hairline: this raises the top of the mask by a fraction "
-                 "of the face height. Trim what spills into the hair with the erase brush."),
-    "feather": ("Feather", 0.005,
-                "Softness of the mask's edge, as a fraction of the face height. A wider feather "
-                "hides the transition between restored and AI skin."),
-}
+#: Settings drawn by hand below (not as plain sliders), and the regional ones (in an expander).
+SPECIAL = {"seed", "monochrome", "mode", "shadows", "highlights"}
+REGIONS = ("forehead", "cheeks", "nose", "chin")
 
 
 def store() -> dict:
@@ -130,43 +66,31 @@ def _prime(name: str) -> str:
     return key
 
 
-def slider(section: str, name: str, label: str, step: float, help_text: str, fmt: str | None = None):
-    """A slider bound to ``section.name`` with the range from :data:`RANGES`."""
-    lo, hi, _ = RANGES[section][name]
+def slider(section: str, name: str):
+    """A slider bound to ``section.name``, with the range, label, step and help of its :class:`Spec`."""
+    spec = SECTIONS[section].spec(name)
     full = f"{section}.{name}"
     key = _prime(full)
-    value = st.slider(label, min_value=float(lo), max_value=float(hi), step=float(step), key=key,
-                      help=help_text, on_change=_sync, args=(full,), format=fmt)
+    # Whole-number steps show whole numbers ("100", not "100.00").
+    fmt = "%.0f" if spec.step >= 1 else "%.3f" if spec.step < 0.01 else None
+    value = st.slider(spec.label, min_value=float(spec.lo), max_value=float(spec.hi), step=float(spec.step),
+                      key=key, help=spec.help, on_change=_sync, args=(full,), format=fmt)
     store()[full] = value
     return value
 
 
-def _describe(section: str, name: str):
-    """(label, step, help) of a setting; a plain fallback for settings added later."""
-    if (section, name) in SLIDERS:
-        return SLIDERS[(section, name)]
-    if name in GENERIC:
-        return GENERIC[name]
-    lo, hi, unit = RANGES[section][name]
-    span = hi - lo
-    step = 0.01 if span <= 1 else 0.1 if span <= 30 else 1.0
-    return f"{name.replace('_', ' ').capitalize()} ({unit.strip()})", step, f"{section}.{name}"
-
-
 def _numeric_sliders(section: str, only=None, skip=()) -> None:
-    """Sliders for a method's numeric settings, in :data:`RANGES` order."""
-    regional = []
-    for name in RANGES[section]:
-        if name in SKIP or name in skip or (only is not None and name not in only):
-            continue
-        if name in ("forehead", "cheeks", "nose", "chin"):
-            regional.append(name)
-            continue
-        slider(section, name, *_describe(section, name))
+    """Sliders for a method's numeric settings, in declaration order; regional ones in an expander."""
+    names = [s.name for s in SECTIONS[section].specs()
+             if s.name not in SPECIAL and s.name not in skip and (only is None or s.name in only)]
+    for name in names:
+        if name not in REGIONS:
+            slider(section, name)
+    regional = [n for n in names if n in REGIONS]
     if regional:
         with st.expander("Strength per face region"):
             for name in regional:
-                slider(section, name, *_describe(section, name))
+                slider(section, name)
 
 
 def method_controls() -> Preset:
@@ -174,48 +98,45 @@ def method_controls() -> Preset:
     key = _prime("method")
     method = st.radio("Method", METHODS, key=key, format_func=METHOD_LABELS.get,
                       on_change=_sync, args=("method",),
-                      help="High-pass graft and frequency separation copy the real texture from "
-                           "your original; synthetic grain invents a plausible one when you only "
-                           "have the retouched file.")
+                      help="Match (the default) brings every detail band the AI smoothed back to the original's "
+                           "energy and keeps the blemishes it removed clean. Graft and frequency separation "
+                           "are the classic recipes; synthetic grain invents a plausible texture when you "
+                           "only have the retouched file.")
     store()["method"] = method
     if method == "freqsep":
         _numeric_sliders("freqsep", only=("blur",))
         mode_key = _prime("freqsep.mode")
-        mode = st.radio("Mode", ("add", "replace"), key=mode_key, horizontal=True,
+        mode_spec = SECTIONS["freqsep"].spec("mode")
+        mode = st.radio(mode_spec.label, mode_spec.choices, key=mode_key, horizontal=True,
                         on_change=_sync, args=("freqsep.mode",),
-                        format_func={"add": "Add (classic)", "replace": "Replace"}.get,
-                        help="Add: the original's texture goes on top of the AI image, as in the "
-                             "classic Linear Light workflow; where the AI kept some texture, both "
-                             "stack. Replace: the AI image's own fine detail is swapped for the "
-                             "original's, which avoids doubling.")
+                        format_func={"add": "Add (classic)", "replace": "Replace"}.get, help=mode_spec.help)
         store()["freqsep.mode"] = mode
         _numeric_sliders("freqsep", skip=("blur",))
     elif method == "synthetic":
         _numeric_sliders("synthetic")
         seed_key = _prime("synthetic.seed")
-        seed = st.number_input("Seed", min_value=0, max_value=int(RANGES["synthetic"]["seed"][1]),
+        seed_spec = SECTIONS["synthetic"].spec("seed")
+        seed = st.number_input(seed_spec.label, min_value=int(seed_spec.lo), max_value=int(seed_spec.hi),
                                step=1, key=seed_key, on_change=_sync, args=("synthetic.seed",),
-                               help="Another number gives another grain pattern; the same number "
-                                    "always gives the same grain, so batch runs match.")
+                               help=seed_spec.help)
         store()["synthetic.seed"] = int(seed)
         mono_key = _prime("synthetic.monochrome")
-        mono = st.checkbox("Monochrome grain", key=mono_key, on_change=_sync,
-                           args=("synthetic.monochrome",),
-                           help="One grain value for all three channels, like real skin texture. "
-                                "Off gives colour speckle, like sensor noise.")
+        mono_spec = SECTIONS["synthetic"].spec("monochrome")
+        mono = st.checkbox(mono_spec.label, key=mono_key, on_change=_sync, args=("synthetic.monochrome",),
+                           help=mono_spec.help)
         store()["synthetic.monochrome"] = bool(mono)
     else:
         _numeric_sliders(method)
     with st.expander("Shadow and highlight protection"):
         for name in ("shadows", "highlights"):
-            slider(method, name, *PROTECT[name])
+            slider(method, name)
     return current_preset()
 
 
 def mask_sliders() -> tuple[float, float]:
     """Forehead extension and feather sliders; returns their values."""
-    forehead = slider("mask", "forehead", *MASK_SLIDERS["forehead"])
-    feather = slider("mask", "feather", *MASK_SLIDERS["feather"], fmt="%.3f")
+    forehead = slider("mask", "forehead")
+    feather = slider("mask", "feather")
     return forehead, feather
 
 

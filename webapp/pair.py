@@ -1,10 +1,12 @@
-"""Loading a pair of photos for the page: decode, align, preview, propose the mask.
+"""The pair on the page: prepared once per upload, with its display copies.
 
-Everything heavy runs once per upload: the cached functions are keyed on a
-digest of the uploaded bytes (never on arrays, which Streamlit would hash
-from a sample). ``st.cache_resource`` holds the full-size arrays without
-copying them on every rerun (``st.cache_data`` would unpickle a fresh 24 MP
-copy each time); they are treated as read-only. Uploads live in memory only.
+Everything heavy runs once per upload, through the same
+:func:`processing.pipeline.prepare_pair` as the command line and batch: the
+cached functions are keyed on a digest of the uploaded bytes (never on arrays,
+which Streamlit would hash from a sample). ``st.cache_resource`` holds the
+full-size arrays without copying them on every rerun (``st.cache_data`` would
+unpickle a fresh 24 MP copy each time); they are treated as read-only.
+Uploads live in memory only.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import streamlit as st
 
-from processing import preview
-from processing.align import AlignmentError, align_if_enabled
+from processing.align import AlignmentError
 from processing.demo import DEMO_NAMES, demo_files
-from processing.image_io import ImageReadError, LoadedImage, match_layout, read_image
-from processing.skin_mask import propose_skin_mask
+from processing.image_io import ImageReadError
+from processing.pipeline import PreparedPair, prepare_pair
+from processing.settings import Preset
+from webapp import display
 
 #: Long side of the canvas of the mask editor, in pixels.
 CANVAS_SIDE = 640
@@ -33,17 +36,17 @@ class PairError(ValueError):
 
 @dataclass
 class Pair:
-    """A decoded pair on the AI image's pixel grid, with its display copies."""
+    """A prepared pair (full size) and what the page shows of it.
+
+    ``prepared`` carries the automatic mask made with the default mask
+    settings; the page redraws it with the sliders' (:func:`auto_mask`).
+    """
 
     key: str
-    original: LoadedImage
-    ai: LoadedImage
-    original_on_ai: np.ndarray
-    coverage: np.ndarray | None
-    align_summary: str | None
+    prepared: PreparedPair
+    small: PreparedPair
+    original_name: str
     is_demo: bool
-    small_original: np.ndarray
-    small_ai: np.ndarray
     scale: float
     png_original: bytes
     png_ai: bytes
@@ -51,6 +54,21 @@ class Pair:
     canvas_size: tuple[int, int]
     canvas_photo: np.ndarray
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def ai(self):
+        """The retouched photo (LoadedImage): pixels, name, format, depth, metadata."""
+        return self.prepared.retouched
+
+    @property
+    def original_on_ai(self) -> np.ndarray:
+        """The original on the retouched image's grid."""
+        return self.prepared.original
+
+    @property
+    def align_summary(self) -> str | None:
+        alignment = self.prepared.alignment
+        return None if alignment is None else alignment.summary()
 
     @property
     def size(self) -> tuple[int, int]:
@@ -65,42 +83,34 @@ def digest(data: bytes) -> str:
 @st.cache_resource(max_entries=3, show_spinner=False)
 def load_pair_cached(key: str, align: bool, _original_bytes: bytes, original_name: str,
                      _ai_bytes: bytes, ai_name: str, is_demo: bool = False) -> Pair:
-    """Decode and align a pair (cached on ``key``, the digests of both files)."""
-    original = read_image(_original_bytes, name=original_name)
-    ai = read_image(_ai_bytes, name=ai_name)
-    # A gray original with a colour retouch (or 16 with 8 bit) is paired in the
-    # retouched image's layout, as the command line does.
-    original.pixels = match_layout(original.pixels, ai.pixels)
-    coverage = None
-    summary = None
+    """Prepare a pair (cached on ``key``, the digests of both files, and ``align``)."""
     # The demo pair is made on one grid: skip the check there.
-    alignment = align_if_enabled(original.pixels, ai.pixels, align and not is_demo,
-                                 "turn on 'Align the original to the retouched image'")
-    on_ai = original.pixels
-    if alignment is not None:
-        summary = alignment.summary()
-        if not alignment.identity:
-            on_ai, coverage = alignment.original, alignment.coverage
-    small_ai, scale = preview.downscale(ai.pixels, preview.PREVIEW_SIDE)
-    small_original, _ = preview.downscale(on_ai, preview.PREVIEW_SIDE)
-    display_ai = preview.to_display(small_ai)
-    display_original = preview.to_display(small_original)
-    w, h = ai.size
-    canvas_size = preview.fit_size(w, h, CANVAS_SIDE)
-    canvas_photo = preview.resize_to(display_ai, canvas_size)
-    notes = [f"{original.name}: {n}" for n in original.notes] + [f"{ai.name}: {n}" for n in ai.notes]
-    return Pair(key=key, original=original, ai=ai, original_on_ai=on_ai, coverage=coverage,
-                align_summary=summary, is_demo=is_demo, small_original=small_original,
-                small_ai=small_ai, scale=scale,
-                png_original=preview.encode_png(preview.downscale(display_original, TRIPTYCH_SIDE)[0]),
-                png_ai=preview.encode_png(preview.downscale(display_ai, TRIPTYCH_SIDE)[0]),
-                display_ai=display_ai,
-                canvas_size=canvas_size, canvas_photo=canvas_photo, notes=notes)
+    prepared = prepare_pair((original_name, _original_bytes), (ai_name, _ai_bytes), "auto",
+                            Preset(align=align and not is_demo),
+                            align_hint="turn on 'Align the original to the retouched image'")
+    small, scale = prepared.reduced(display.PREVIEW_SIDE)
+    display_ai = display.to_display(small.retouched.pixels)
+    display_original = display.to_display(small.original)
+    w, h = prepared.size
+    canvas_size = display.fit_size(w, h, CANVAS_SIDE)
+    notes = _notes_by_file(prepared, original_name, ai_name)
+    return Pair(key=key, prepared=prepared, small=small, original_name=original_name, is_demo=is_demo, scale=scale,
+                png_original=display.encode_png(display.downscale(display_original, TRIPTYCH_SIDE)[0]),
+                png_ai=display.encode_png(display.downscale(display_ai, TRIPTYCH_SIDE)[0]),
+                display_ai=display_ai, canvas_size=canvas_size,
+                canvas_photo=display.resize_to(display_ai, canvas_size), notes=notes)
+
+
+def _notes_by_file(prepared: PreparedPair, original_name: str, ai_name: str) -> list[str]:
+    """The files' notes, each prefixed with its file's name (original's first)."""
+    ai_notes = list(prepared.retouched.notes)
+    original_notes = prepared.notes[:len(prepared.notes) - len(ai_notes)]
+    return [f"{original_name}: {n}" for n in original_notes] + [f"{ai_name}: {n}" for n in ai_notes]
 
 
 def load_pair(original: tuple[str, bytes], ai: tuple[str, bytes], align: bool,
               is_demo: bool = False) -> Pair:
-    """Decode (and align) an uploaded pair, or raise :class:`PairError` with one sentence.
+    """Prepare an uploaded pair, or raise :class:`PairError` with one sentence.
 
     Parameters
     ----------
@@ -115,9 +125,7 @@ def load_pair(original: tuple[str, bytes], ai: tuple[str, bytes], align: bool,
         return load_pair_cached(key, bool(align), o_bytes, o_name, a_bytes, a_name, is_demo)
     except PairError:
         raise
-    except ImageReadError as exc:
-        raise PairError(str(exc)) from None
-    except AlignmentError as exc:
+    except (ImageReadError, AlignmentError) as exc:
         raise PairError(str(exc)) from None
     except MemoryError:
         raise PairError("These images are too large for the memory available: try smaller exports.") from None
@@ -132,6 +140,7 @@ def load_demo(align: bool = True) -> Pair:
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def propose_mask_cached(key: str, forehead: float, feather: float, _pixels: np.ndarray):
-    """The automatic skin mask of the AI image (cached on its digest and the two sliders)."""
-    return propose_skin_mask(_pixels, forehead=forehead, feather=feather)
+def auto_mask(key: str, forehead: float, feather: float, _pair: Pair) -> PreparedPair:
+    """The pair with its automatic skin mask drawn with these sliders (cached on the
+    pair's key and the two values; the faces are found once, at preparation)."""
+    return _pair.prepared.with_mask_settings(forehead, feather)

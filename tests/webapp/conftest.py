@@ -19,7 +19,7 @@ def app():
 
 def erase_stroke(points, width=40.0):
     """A Fabric.js freehand path object as the canvas sends it, drawn with the erase brush."""
-    from processing.mask_edit import ERASE_COLOR
+    from webapp.canvas import ERASE_COLOR
 
     path = [["M", *points[0]]] + [["L", *p] for p in points[1:]]
     return {"type": "path", "stroke": ERASE_COLOR, "strokeWidth": width, "path": path,

@@ -53,13 +53,34 @@ def test_switching_method_changes_the_result(app):
     assert len(results) == 3
 
 
-def test_strength_slider_changes_the_result(app):
+def fine_detail(url: str, mask) -> float:
+    """Energy of the finest detail (image minus a 1 px Gaussian) of a data-URL PNG inside a mask."""
+    import base64
+
+    import cv2
+
+    png = base64.b64decode(url.split(",", 1)[1])
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_GRAYSCALE).astype(np.float64)
+    m = cv2.resize(np.asarray(mask, np.float32), img.shape[::-1], interpolation=cv2.INTER_AREA) > 0.9
+    detail = img - cv2.GaussianBlur(img, (0, 0), 1.0)
+    return float((detail[m] ** 2).mean())
+
+
+def test_strength_slider_raises_the_texture(app):
+    """Strength up: more of the original's fine detail on the skin; down to 0: the AI image's."""
     at = app().run()
     at.radio(key="w.method").set_value("graft").run()
-    before = restored_src(at)
-    at.slider(key="w.graft.strength").set_value(180.0).run()
-    assert not at.exception
-    assert restored_src(at) != before
+    mask = at.session_state["_mask_memo"][1].mask
+    ai_level = fine_detail(next(i.url for el in at.get("image") for i in el.proto.imgs
+                                if i.caption == "AI-retouched"), mask)
+    levels = {}
+    for strength in (0.0, 100.0, 180.0):
+        at.slider(key="w.graft.strength").set_value(strength).run()
+        assert not at.exception
+        levels[strength] = fine_detail(restored_src(at), mask)
+    assert levels[0.0] == pytest.approx(ai_level, rel=0.02)
+    assert levels[0.0] < levels[100.0] < levels[180.0]
+    assert levels[180.0] > 1.5 * levels[100.0] - 0.5 * levels[0.0]  # grows with the square of strength
 
 
 def test_fake_erase_stroke_removes_mask(app):
@@ -291,9 +312,7 @@ def loupe_restored_panel(at) -> np.ndarray:
 ])
 def test_loupe_shows_the_full_size_download(app, method, changes):
     """The loupe restores a window; inside it, the pixels are the full-size result's."""
-    from processing import preview
-    from processing.restore import restore
-    from webapp import controls
+    from webapp import controls, display
 
     at = app().run()
     at.radio(key="w.method").set_value(method).run()
@@ -302,7 +321,7 @@ def test_loupe_shows_the_full_size_download(app, method, changes):
     at.slider(key="loupe_x").set_value(38).run()
     assert not at.exception
     memo = at.session_state["_mask_memo"]
-    mask, faces = memo[1], memo[5]
+    mask, faces = memo[1].mask, memo[1].faces
     flat = at.session_state[controls.STORE]
     assert flat["method"] == method
     from processing.demo import demo_pair
@@ -311,25 +330,24 @@ def test_loupe_shows_the_full_size_download(app, method, changes):
     settings = controls.Preset.from_dict(
         {"method": method, method: {k.split(".", 1)[1]: v for k, v in flat.items()
                                     if k.startswith(method + ".")}}).settings
-    full = restore(original, ai, mask, settings, faces=faces)
+    full = _restored(original, ai, mask, settings, faces)
     x, y = at.slider(key="loupe_x").value, at.slider(key="loupe_y").value
     zoom = at.selectbox(key="loupe_zoom").value
-    window = preview.loupe_window(ai.shape, (x / 100, y / 100), 256 // zoom if zoom > 1 else 256)
-    expected = preview.crop(full, window)
+    window = display.loupe_window(ai.shape, (x / 100, y / 100), 256 // zoom if zoom > 1 else 256)
+    expected = display.crop(full, window)
     got = loupe_restored_panel(at)
     assert got.shape == expected.shape
     assert np.array_equal(got, expected)
-    assert not np.array_equal(expected, preview.crop(ai, window))  # the loupe sits on restored skin
+    assert not np.array_equal(expected, display.crop(ai, window))  # the loupe sits on restored skin
 
 
 def test_downscaled_preview_labels_full_size_bands_and_loupe_matches(app):
     """A pair larger than the preview: bands in full-size px, loupe = full-size result."""
     import cv2
 
-    from processing import preview
     from processing.demo import demo_pair
-    from processing.restore import restore
     from processing.settings import MatchSettings
+    from webapp import display
 
     o, a = (cv2.resize(np.asarray(x), (2100, 2100), interpolation=cv2.INTER_CUBIC) for x in demo_pair())
     at = app()
@@ -341,7 +359,17 @@ def test_downscaled_preview_labels_full_size_bands_and_loupe_matches(app):
     assert any("67 % preview" in c.value for c in at.caption)
     assert any(c.value.startswith("Cut-off") for c in at.caption)
     memo = at.session_state["_mask_memo"]
-    full = restore(o, a, memo[1], MatchSettings(), faces=memo[5])
+    full = _restored(o, a, memo[1].mask, MatchSettings(), memo[1].faces)
     x, y = at.slider(key="loupe_x").value, at.slider(key="loupe_y").value
-    window = preview.loupe_window(a.shape, (x / 100, y / 100), 128)
-    assert np.array_equal(loupe_restored_panel(at), preview.crop(full, window))
+    window = display.loupe_window(a.shape, (x / 100, y / 100), 128)
+    assert np.array_equal(loupe_restored_panel(at), display.crop(full, window))
+
+
+def _restored(original, ai, mask, settings, faces):
+    """The full-size restore of the demo arrays with the page's mask, made here, not by the page."""
+    from processing.image_io import LoadedImage
+    from processing.pipeline import PreparedPair, apply, plan
+
+    pair = PreparedPair(retouched=LoadedImage(pixels=np.asarray(ai)), original=np.asarray(original),
+                        skin_mask=mask, faces=faces)
+    return apply(plan(pair, settings))

@@ -1,6 +1,7 @@
 """Batch page: restore many pairs at once and download the results as a zip.
 
-Page code only: pairing, zips and the batch itself live in :mod:`processing.batch`.
+Page code only: the uploads, zips and the run live in :mod:`webapp.batch_uploads`,
+the pairing and the batch itself in :mod:`processing.batch`.
 Uploads stay in memory; the batch runs in a private temporary folder
 (``tempfile.TemporaryDirectory``, mode 0700) that is deleted right after.
 """
@@ -17,12 +18,12 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from processing import batch  # noqa: E402
+from processing.batch import CONTACT_SHEET, BatchError, pair_names  # noqa: E402
 from processing.settings import Preset, SettingsError  # noqa: E402
+from webapp.batch_uploads import collect_uploads, run_batch_on_uploads, split_uploads  # noqa: E402
 
 TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp", "zip"]
 RESULT = "_batch_result"
-PRESET_KEY = "preset"  # a processing.settings.Preset the main page may leave here
 
 
 def current_preset(upload) -> tuple[Preset, str, str | None]:
@@ -32,9 +33,6 @@ def current_preset(upload) -> tuple[Preset, str, str | None]:
             return Preset.from_json(upload.getvalue()), f"the preset {upload.name}", None
         except SettingsError as exc:
             return Preset(), "the defaults", f"{upload.name} cannot be used: {exc}"
-    preset = st.session_state.get(PRESET_KEY)
-    if isinstance(preset, Preset):
-        return preset, "the settings of the main page", None
     try:
         from webapp import controls
 
@@ -47,7 +45,10 @@ def current_preset(upload) -> tuple[Preset, str, str | None]:
 
 def describe(preset: Preset) -> str:
     s = preset.settings
-    text = {"synthetic": lambda: f"synthetic grain, amount {s.amount:g} %, grain {s.grain_size:g} px",
+    text = {"match": lambda: ("match, which gives every band the AI smoothed its original energy back"
+                              + (" and keeps removed blemishes clean" if s.blemish else "")
+                              + f", strength {s.strength:g} %"),
+            "synthetic": lambda: f"synthetic grain, amount {s.amount:g} %, grain {s.grain_size:g} px",
             "graft": lambda: f"high-pass graft, radius {s.radius:g} px, strength {s.strength:g} %",
             "freqsep": lambda: f"frequency separation ({s.mode}), blur {s.blur:g} px, strength {s.strength:g} %"}
     main = text.get(preset.method, lambda: preset.method)()
@@ -65,9 +66,9 @@ def contact_sheet(zip_bytes: bytes) -> str | None:
     import zipfile
 
     with zipfile.ZipFile(io.BytesIO(zip_bytes)) as zf:
-        if batch.CONTACT_SHEET not in zf.namelist():
+        if CONTACT_SHEET not in zf.namelist():
             return None
-        return "data:image/png;base64," + base64.b64encode(zf.read(batch.CONTACT_SHEET)).decode()
+        return "data:image/png;base64," + base64.b64encode(zf.read(CONTACT_SHEET)).decode()
 
 
 def digest(files, preset: Preset, suffix: str) -> str:
@@ -114,14 +115,14 @@ if not uploads:
     st.stop()
 
 try:
-    originals, retouched = batch.split_uploads(
-        batch.collect_uploads((f.name, f.getvalue()) for f in (up_o or [])),
-        batch.collect_uploads((f.name, f.getvalue()) for f in (up_r or [])), suffix)
-except batch.BatchError as exc:
+    originals, retouched = split_uploads(
+        collect_uploads((f.name, f.getvalue()) for f in (up_o or [])),
+        collect_uploads((f.name, f.getvalue()) for f in (up_r or [])), suffix)
+except BatchError as exc:
     st.warning(str(exc))
     st.stop()
 
-pairing = batch.pair_names([n for n, _ in originals], [n for n, _ in retouched], suffix)
+pairing = pair_names([n for n, _ in originals], [n for n, _ in retouched], suffix)
 n_pairs = len(pairing.pairs)
 st.write(f"**{n_pairs} pair{'s' if n_pairs != 1 else ''}** found"
          + (f"; {len(pairing.unmatched_retouched)} retouched without an original" if pairing.unmatched_retouched else "")
@@ -143,8 +144,8 @@ if st.button(f"Restore {n_pairs} pair{'s' if n_pairs != 1 else ''}", type="prima
         bar.progress(done / max(total, 1), text=f"{done}/{total}: {rec['name']} {rec['status']}")
 
     try:
-        data, res = batch.run_batch_on_uploads(originals, retouched, preset, suffix, progress=progress)
-    except (batch.BatchError, OSError) as exc:
+        data, res = run_batch_on_uploads(originals, retouched, preset, suffix, progress=progress)
+    except (BatchError, OSError) as exc:
         st.error(f"The batch could not run: {exc}")
         st.stop()
     bar.progress(1.0, text="Done.")

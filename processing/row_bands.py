@@ -14,9 +14,10 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 
+from processing.boxes import mask_bbox
+from processing.dtypes import from_float, mask_to_float, to_float
 from processing.filters import luminance
 from processing.luminosity import luminosity_weight
 
@@ -32,50 +33,6 @@ def _pool() -> ThreadPoolExecutor:
         _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
                                    thread_name_prefix="retexture-band")
     return _POOL
-
-
-def full_scale(dtype) -> float:
-    """The value of white: 255, 65535, or 1.0 for float images."""
-    dtype = np.dtype(dtype)
-    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
-
-
-def to_float(x: np.ndarray) -> np.ndarray:
-    """Scale an image of any depth to float32 in [0, 1]."""
-    scale = full_scale(x.dtype)
-    if x.dtype == np.float32 and scale == 1.0:
-        return x
-    return x.astype(np.float32) * np.float32(1.0 / scale)
-
-
-def from_float(x: np.ndarray, dtype) -> np.ndarray:
-    """Round a float32 image in [0, 1] (clipped) to ``dtype``."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "f":
-        return np.clip(x, 0.0, 1.0).astype(dtype)
-    scale = np.float32(full_scale(dtype))
-    # Non-negative after the clip, so truncating x + 0.5 rounds to nearest.
-    return (np.clip(x, 0.0, 1.0) * scale + np.float32(0.5)).astype(dtype)
-
-
-def mask_to_float(mask: np.ndarray) -> np.ndarray:
-    """A mask as float32 in [0, 1] from float, bool, uint8 or uint16."""
-    if mask.dtype == np.bool_:
-        return mask.astype(np.float32)
-    return to_float(mask)
-
-
-def mask_bbox(mask: np.ndarray | None, shape) -> tuple[int, int, int, int] | None:
-    """(y0, y1, x0, x1) of the non-zero mask, the whole image for ``None``,
-    or ``None`` when the mask is empty."""
-    h, w = shape[:2]
-    if mask is None:
-        return 0, h, 0, w
-    nz = mask if mask.dtype == np.uint8 else (mask > 0).view(np.uint8)
-    x, y, bw, bh = cv2.boundingRect(np.ascontiguousarray(nz))
-    if bw == 0 or bh == 0:
-        return None
-    return y, y + bh, x, x + bw
 
 
 def run_kernel(ai: np.ndarray, mask: np.ndarray | None, sources: Sequence[np.ndarray],
@@ -134,12 +91,10 @@ def run_kernel(ai: np.ndarray, mask: np.ndarray | None, sources: Sequence[np.nda
         r = kernel(a, m, srcs, window, (hy0, hx0))
         out[by0:by1, x0:x1] = from_float(r, ai.dtype)
 
-    starts = range(y0, y1, band_rows)
-    list(_pool().map(one_band, starts))
+    list(_pool().map(one_band, range(y0, y1, band_rows)))
     return out
 
 
 def inner(x: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
     """The inner window of a haloed band."""
     return x[window[0]:window[1], window[2]:window[3]]
-

@@ -1,25 +1,28 @@
-"""Display helpers for the web app: downscaled previews, 1:1 loupes, comparisons.
+"""What the page shows: display copies, the 1:1 loupe, comparisons, tints, the spectrum chart.
 
 A 24 MP photo cannot be shown, nor restored at every slider move, at full size:
-previews are computed on a copy whose long side is a display size, and the
-loupe shows a small window at full resolution, where pores are visible. Pure
-numpy and OpenCV.
+the page shows copies whose long side is a display size, and the loupe a small
+window at full resolution, where pores are visible. Pure numpy and OpenCV;
+the restoring itself is :mod:`processing.pipeline`'s.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import base64
 
 import cv2
 import numpy as np
 
-
-from processing.image_io import to_uint8
-from processing.settings import RANGES
-from processing.tiles import mask_to_float
+from processing.dtypes import to_rgb_uint8, to_uint8
 
 #: Long side of the downscaled previews, in pixels.
 PREVIEW_SIDE = 1400
+#: Tint of the mask on the photo (RGB, green).
+MASK_RGB = (0, 200, 90)
+#: Tint of the places where a removed blemish was kept clean (RGB, magenta: no skin tone).
+BLEMISH_RGB = (235, 0, 200)
+#: A pixel counts as "kept clean" where the protection weight is below this.
+BLEMISH_LEVEL = 0.5
 
 
 def fit_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -56,10 +59,7 @@ def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def to_display(image: np.ndarray) -> np.ndarray:
     """8-bit RGB for the screen from gray/RGB/RGBA in uint8, uint16 or float."""
-    img = to_uint8(np.asarray(image))
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    return np.ascontiguousarray(img[..., :3])
+    return to_rgb_uint8(image)
 
 
 def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
@@ -75,42 +75,53 @@ def encode_png(image: np.ndarray, compression: int = 1) -> bytes:
     return buf.tobytes()
 
 
-def scaled_settings(settings, scale: float):
-    """Settings for a preview at ``scale`` x the full size: pixel radii scaled, kept in range.
+def png_data_url(png: bytes) -> str:
+    """A ``data:image/png;base64,...`` URL of PNG bytes.
 
-    Graft radius, frequency-separation blur and grain size are in full-size
-    pixels; on a copy shrunk by ``scale`` they shrink with it, so the preview
-    shows the same structures as the full-size result, only smaller.
+    The web app hands its images to the browser inline: no second request
+    to a media endpoint, and the picture changes exactly when its URL does.
     """
-    if scale >= 1.0:
-        return settings
-    section = getattr(settings, "section", "")
-    changes = {}
-    for name in ("radius", "blur", "grain_size", "cutoff"):
-        if hasattr(settings, name) and name in RANGES.get(section, {}):
-            lo, hi, _ = RANGES[section][name]
-            value = getattr(settings, name)
-            if name == "cutoff" and value == 0:
-                continue  # 0 = automatic: measured on the preview itself
-            changes[name] = float(min(hi, max(lo, value * scale)))
-    return dataclasses.replace(settings, **changes) if changes else settings
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def scale_faces(faces, scale: float):
-    """Face polygons (:class:`processing.skin_mask.FaceMask`) moved onto a copy shrunk by ``scale``."""
-    if scale == 1.0 or not faces:
-        return list(faces)
-    out = []
-    for f in faces:
-        x0, y0, x1, y1 = f.bbox
-        out.append(dataclasses.replace(
-            f, oval=f.oval * np.float32(scale),
-            holes={k: v * np.float32(scale) for k, v in f.holes.items()},
-            regions={k: v * np.float32(scale) for k, v in f.regions.items()},
-            bbox=(int(x0 * scale), int(y0 * scale), int(np.ceil(x1 * scale)), int(np.ceil(y1 * scale))),
-            landmarks=f.landmarks * np.float32(scale), height=f.height * scale))
-    return out
+def tint_mask(image: np.ndarray, mask: np.ndarray, color=MASK_RGB, opacity: float = 0.45) -> np.ndarray:
+    """The photo with the mask tinted over it, for display.
 
+    Parameters
+    ----------
+    image : ndarray, uint8, shape (H, W, 3) or (H, W)
+    mask : ndarray, float, shape (H, W), values in [0, 1]
+        Resized to the image when its size differs.
+    color : RGB tuple
+    opacity : float
+        Tint strength where the mask is 1.
+
+    Returns
+    -------
+    ndarray, uint8, shape (H, W, 3)
+    """
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise ValueError("tint_mask expects a uint8 display image")
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    img = img[..., :3]
+    m = np.asarray(mask, np.float32)
+    if m.shape != img.shape[:2]:
+        m = cv2.resize(m, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA)
+    a = (np.clip(m, 0, 1) * np.float32(opacity))[..., None]
+    tint = np.asarray(color, np.float32)[None, None, :]
+    out = img.astype(np.float32) * (1 - a) + tint * a
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def mask_percent(mask: np.ndarray) -> float:
+    """Share of the image covered by the mask, in per cent (soft edges count partly)."""
+    m = np.asarray(mask, np.float32)
+    return float(m.mean() * 100.0) if m.size else 0.0
+
+
+# --- The 1:1 loupe and comparisons ----------------------------------------------------------------
 
 def loupe_window(shape, center: tuple[float, float], size: int) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of a ``size`` x ``size`` window centred on ``center``,
@@ -131,18 +142,6 @@ def loupe_window(shape, center: tuple[float, float], size: int) -> tuple[int, in
     x0 = int(round(min(max(cx - sw / 2, 0), w - sw)))
     y0 = int(round(min(max(cy - sh / 2, 0), h - sh)))
     return x0, y0, x0 + sw, y0 + sh
-
-
-def window_mask(mask: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
-    """The mask kept only inside ``window`` (x0, y0, x1, y1), zero elsewhere.
-
-    Restoring with it computes only the window (the methods skip the rest) yet
-    gives there exactly the pixels of a whole-image restore.
-    """
-    x0, y0, x1, y1 = window
-    out = np.zeros(mask.shape, np.float32)
-    out[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
-    return out
 
 
 def crop(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
@@ -216,17 +215,6 @@ def mask_center(mask: np.ndarray) -> tuple[float, float]:
     return (x + 0.5) / w, (y + 0.5) / h
 
 
-def png_data_url(png: bytes) -> str:
-    """A ``data:image/png;base64,...`` URL of PNG bytes.
-
-    The web app hands its images to the browser inline: no second request
-    to a media endpoint, and the picture changes exactly when its URL does.
-    """
-    import base64
-
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
 def loupe_start(faces, mask: np.ndarray) -> tuple[float, float]:
     """Where the loupe opens, as fractions (x, y): the centre of the largest face's
     cheek when a face was found (pores show best there), else :func:`mask_center`."""
@@ -239,133 +227,6 @@ def loupe_start(faces, mask: np.ndarray) -> tuple[float, float]:
                 if 0 <= cx < w and 0 <= cy < h:
                     return float(cx / w), float(cy / h)
     return mask_center(mask)
-
-
-# --- Restore with its plan: what the page shows besides the pixels -------------------------------
-
-#: Tint of the places where a removed blemish was kept clean (RGB, magenta: no skin tone).
-BLEMISH_RGB = (235, 0, 200)
-#: A pixel counts as "kept clean" where the protection weight is below this.
-BLEMISH_LEVEL = 0.5
-#: Settings that change only how much texture goes back, never where: a plan made
-#: with other values of these is still valid.
-_AMOUNT_FIELDS = {"strength": 100.0, "shadows": 0.0, "highlights": 100.0}
-
-
-@dataclasses.dataclass
-class RestorePlan:
-    """What a restore decides from the whole mask before it touches a pixel.
-
-    Attributes
-    ----------
-    mask : ndarray (H, W) or None
-        The mask to restore with. For graft and frequency separation the
-        removed-blemish protection is folded in (restore with ``blemish=0``).
-    match : MatchPlan or None
-        Match mode's plan (cut-off, weights), None for the other methods or an empty mask.
-    protection : ndarray float32 (H, W) or None
-        Full-frame blemish protection: 1 = texture goes back, 0 = a removed blemish
-        is kept clean. None when protection is off or found nothing.
-    """
-
-    mask: np.ndarray | None
-    match: object | None
-    protection: np.ndarray | None
-
-
-def plan_settings(settings):
-    """``settings`` with strength and shadow/highlight protection set to neutral values.
-
-    Two settings with the same :func:`plan_settings` share a :class:`RestorePlan`
-    (the page caches the full-size plan on it).
-    """
-    changes = {k: v for k, v in _AMOUNT_FIELDS.items() if hasattr(settings, k)}
-    return dataclasses.replace(settings, **changes) if changes else settings
-
-
-def restore_plan(original: np.ndarray | None, ai: np.ndarray, mask: np.ndarray | None, settings,
-                 faces=()) -> RestorePlan:
-    """Decide cut-off, weights and blemish protection of a restore from the whole mask.
-
-    Match mode's automatic cut-off and every method's blemish statistics depend
-    on the whole mask: a loupe that restores only a window must use the plan
-    of the whole image, or it shows other pixels than the full-size result.
-
-    Parameters
-    ----------
-    original, ai : ndarray, same shape
-    mask : ndarray (H, W) or None
-    settings : any method's settings
-    faces : FaceMask list, for match mode's regional strength
-    """
-    from processing.settings import FreqSepSettings, GraftSettings, MatchSettings
-
-    if isinstance(settings, MatchSettings):
-        from processing.match import plan_match
-
-        plan = plan_match(original, ai, mask, settings, faces)
-        protection = None
-        if plan is not None and plan.blemish is not None:
-            protection = plan.full(plan.blemish, ai.shape)
-        return RestorePlan(mask, plan, protection)
-    if isinstance(settings, (GraftSettings, FreqSepSettings)) and settings.blemish > 0 and original is not None:
-        from processing.graft import with_blemish_protection
-
-        radius = settings.radius if isinstance(settings, GraftSettings) else settings.blur
-        protected = with_blemish_protection(original, ai, mask, settings.blemish, radius)
-        if protected is mask:
-            return RestorePlan(mask, None, None)
-        if mask is None:
-            return RestorePlan(protected, None, np.asarray(protected, np.float32))
-        m = mask_to_float(np.asarray(mask))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            protection = np.where(m > 0, protected / np.maximum(m, 1e-12), 1.0).astype(np.float32)
-        return RestorePlan(protected, None, np.clip(protection, 0.0, 1.0))
-    return RestorePlan(mask, None, None)
-
-
-def restore_planned(original: np.ndarray | None, ai: np.ndarray, settings, plan: RestorePlan,
-                    faces=(), window: tuple[int, int, int, int] | None = None) -> np.ndarray:
-    """The restore ``plan`` was made for, with ``settings`` (whose amounts may have changed).
-
-    Gives exactly :func:`processing.restore.restore` ``(original, ai, mask,
-    settings, faces)`` for the mask the plan was made from.
-
-    Parameters
-    ----------
-    window : (x0, y0, x1, y1), optional
-        Restore only there (a 1:1 loupe): graft, frequency separation and grain
-        then give exactly the whole-image pixels inside the window. Match mode
-        ignores it and restores the whole image (its wide swap runs on a reduced
-        copy whose grid depends on the area restored, so a window would be off by
-        1 level in places): crop the result, or cache it, as the page does.
-    """
-    from processing.restore import restore
-    from processing.settings import FreqSepSettings, GraftSettings, MatchSettings
-
-    if isinstance(settings, MatchSettings):
-        from processing.match import texture_match
-
-        if plan.match is None:
-            return ai.copy()
-        return texture_match(original, ai, plan.mask, settings, faces, plan=plan.match)
-    mask = plan.mask
-    if isinstance(settings, (GraftSettings, FreqSepSettings)) and settings.blemish > 0:
-        settings = dataclasses.replace(settings, blemish=0.0)  # folded into plan.mask
-    if window is not None:
-        mask = window_mask(np.ones(ai.shape[:2], np.float32) if mask is None else mask_to_float(np.asarray(mask)), window)
-    return restore(original, ai, mask, settings, faces=faces)
-
-
-def blemish_spots(protection: np.ndarray | None, level: float = BLEMISH_LEVEL) -> int:
-    """How many separate places a removed blemish was kept clean (protection below ``level``)."""
-    if protection is None:
-        return 0
-    kept = (np.asarray(protection, np.float32) < level).astype(np.uint8)
-    if not kept.any():
-        return 0
-    n, _ = cv2.connectedComponents(kept)
-    return int(n - 1)
 
 
 def blemish_overlay(image: np.ndarray, protection: np.ndarray | None, color=BLEMISH_RGB,

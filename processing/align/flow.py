@@ -1,0 +1,400 @@
+"""Dense optical flow between the AI image and the warped original.
+
+A flow pass warps the original's reduced copy with the current estimate,
+measures the DIS flow left between the two, and fits it with a similarity;
+what the similarity does not explain is a local warp (liquify), estimated
+here too. All fields are in px of the reduced AI grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from processing.align.features import ReducedPair, reduced_luminance, reduced_pair, \
+    standardize, standardized_to_uint8
+from processing.align.geometry import apply_affine, fit_similarity, max_move, resize_matrix, \
+    warp_linear
+from processing.filters import gaussian_blur
+
+__all__ = [
+    "MIN_MOTION_PX", "MIN_STRUCTURE_NCC", "MAX_WARP_GAIN", "LOCAL_SIGMA_FRACTION",
+    "QUICK_SIDE", "QUICK_WARP_PX", "QUICK_CROP",
+    "FlowFit", "flow_pass", "model_grid", "structure_match", "similarity_explains",
+    "local_warp", "warp_is_significant", "mean_residual", "quick_same_grid",
+]
+
+# Motion below this (AI px) is not worth a resampling of the original.
+MIN_MOTION_PX = 0.3
+# Same-photo check: band-pass correlation after alignment.
+MIN_STRUCTURE_NCC = 0.5
+# A local warp must cut the local mismatch to this fraction: flow noise on a
+# same-grid pair reaches ~0.4 near edges, a 1 px liquify ~0.3.
+MAX_WARP_GAIN = 0.35
+# Smoothing of the local warp, as a fraction of the reduced image's long side:
+# liquify fields are smooth over tens of px, flow noise is not.
+LOCAL_SIGMA_FRACTION = 0.006
+# Same-size pairs of large images are first checked cheaply: flow on a copy of
+# this size finds warps over QUICK_WARP_PX (full-res px), phase correlation on
+# a full-resolution central crop finds global shifts over MIN_MOTION_PX.
+QUICK_SIDE = 768
+QUICK_WARP_PX = 1.0
+QUICK_CROP = 1024
+
+
+@dataclass
+class FlowFit:
+    """One flow measurement on the reduced AI grid and its similarity fit."""
+
+    ref: np.ndarray          # standardised blurred AI copy
+    mov: np.ndarray          # same for the warped original
+    flow: np.ndarray         # (h, w, 2) DIS flow ref -> mov, px
+    inside: np.ndarray       # (h, w) bool: covered by the original
+    core: np.ndarray         # (h, w) bool: well inside the covered area
+    textured: np.ndarray     # (h, w) bool: core pixels with structure
+    weight: np.ndarray       # (h, w) structure weight (0 outside core)
+    fit: np.ndarray          # 3x3 similarity correction, reduced AI px
+    inlier_fraction: float   # of the flow samples the similarity explains
+
+
+# --------------------------------------------------------------------------
+# Image operations of the flow passes.
+
+
+def _dis_flow(ref: np.ndarray, moving: np.ndarray) -> np.ndarray:
+    """Dense flow ``f`` with ``ref(p) ~ moving(p + f(p))``, float32 (H, W, 2), px.
+
+    Inputs are standardised float images. The finest DIS level is skipped
+    (flow at half resolution, upsampled): the inputs are blurred anyway, and
+    on smoothed-vs-original pairs it measured faster and less noisy.
+    """
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis.setFinestScale(1)
+    dis.setPatchSize(8)
+    dis.setPatchStride(4)
+    dis.setGradientDescentIterations(12)
+    dis.setVariationalRefinementIterations(5)
+    return dis.calc(standardized_to_uint8(ref), standardized_to_uint8(moving), None)
+
+
+def _remap(image: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``image`` at ``target`` (h, w, 2) positions, px."""
+    return cv2.remap(image, target[..., 0], target[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def _warp_original_copy(pair: ReducedPair,
+                        ai_to_orig: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Warp the original's reduced copy onto the AI's reduced grid.
+
+    Returns the warped copy and its validity mask, float32 (h, w) each.
+    """
+    orig_lum = pair.orig
+    # AI reduced -> original full -> original reduced.
+    w2o = pair.orig_grid @ ai_to_orig @ np.linalg.inv(pair.ai_grid)
+    # Area-downscale first when the warp shrinks: linear warping would alias.
+    shrink = np.sqrt(abs(np.linalg.det(w2o[:2, :2])))
+    if shrink > 1.25:
+        h, w = orig_lum.shape
+        size = (max(1, round(w / shrink)), max(1, round(h / shrink)))
+        extra = resize_matrix((w, h), size)
+        orig_lum = cv2.resize(orig_lum, size, interpolation=cv2.INTER_AREA)
+        w2o = extra @ w2o
+    hw, ww = pair.ai.shape
+    warped = warp_linear(orig_lum, w2o, (ww, hw))
+    valid = warp_linear(np.ones(orig_lum.shape, np.float32), w2o, (ww, hw),
+                        border=cv2.BORDER_CONSTANT)
+    return warped, valid
+
+
+def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur of standard deviation ``sigma`` px.
+
+    Wide kernels run on a reduced copy: 4x+ cheaper, and only smooth fields
+    and decision maps are blurred that wide.
+    """
+    if sigma <= 4.0:
+        return gaussian_blur(image, sigma)
+    h, w = image.shape[:2]
+    k = int(sigma // 2)
+    small = cv2.resize(image, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    small = gaussian_blur(small, sigma / k)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _structure_band(image: np.ndarray) -> np.ndarray:
+    """Difference of Gaussians 2 - 8 px: the structure both images keep."""
+    return gaussian_blur(image, 2.0) - _blur(image, 8.0)
+
+
+def _band_ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Normalised correlation of the structure band of a and b over ``mask``."""
+    ba = _structure_band(a)
+    bb = _structure_band(b)
+    ba = ba[mask] - ba[mask].mean()
+    bb = bb[mask] - bb[mask].mean()
+    return float((ba @ bb) / (np.sqrt((ba @ ba) * (bb @ bb)) + 1e-12))
+
+
+def _structure_weight(image: np.ndarray) -> np.ndarray:
+    """Smaller structure-tensor eigenvalue.
+
+    High where flow is well defined in both directions (corners, texture),
+    zero on flat areas and along edges.
+    """
+    gy, gx = np.gradient(image)
+    jxx = gaussian_blur(gx * gx, 3.0)
+    jyy = gaussian_blur(gy * gy, 3.0)
+    jxy = gaussian_blur(gx * gy, 3.0)
+    return np.maximum(0.5 * (jxx + jyy - np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2)), 0)
+
+
+def _normalized_smooth(flow: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+    """Weighted Gaussian smoothing (``sigma`` px): reliable vectors fill in flat areas."""
+    den = _blur(weight, sigma) + 1e-12
+    return np.dstack([_blur(np.ascontiguousarray(flow[..., c]) * weight, sigma) / den
+                      for c in range(2)])
+
+
+# --------------------------------------------------------------------------
+# One flow pass and its similarity fit.
+
+
+def _core(inside: np.ndarray) -> np.ndarray:
+    """Covered pixels well inside the cover: flow at its border is pulled."""
+    h, w = inside.shape
+    border = max(4, min(h, w) // 50)
+    kernel = np.ones((2 * border + 1, 2 * border + 1), np.uint8)
+    return cv2.erode(inside.astype(np.uint8), kernel,
+                     borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+
+
+def _flow_samples(textured: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``p`` and their flow targets ``q``, (N, 2) float64 px each.
+
+    Every 3rd pixel: flow vectors are correlated over the 8 px DIS patches.
+    """
+    ys, xs = np.nonzero(textured[::3, ::3])
+    ys, xs = ys * 3, xs * 3
+    p = np.stack([xs, ys], 1).astype(np.float64)
+    return p, p + flow[ys, xs].astype(np.float64)
+
+
+def _robust_similarity(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float]:
+    """Similarity ``q ~ fit(p)`` (3x3) with outliers trimmed, and its inlier fraction.
+
+    Liquified areas are outliers of the global model: they are trimmed.
+    """
+    keep = np.ones(len(p), bool)
+    for _ in range(4):
+        fit = fit_similarity(p[keep], q[keep])
+        err = np.linalg.norm(q - apply_affine(fit, p), axis=1)
+        keep = err < max(0.3, 3.0 * np.median(err[keep]))
+    return fit_similarity(p[keep], q[keep]), float(keep.mean())
+
+
+def flow_pass(pair: ReducedPair, ai_to_orig: np.ndarray) -> FlowFit:
+    """Warp the original's copy with ``ai_to_orig``, measure the DIS flow
+    left, and fit it with a similarity (robust to liquified areas).
+
+    Parameters
+    ----------
+    pair : ReducedPair
+        The reduced copies the pass runs on.
+    ai_to_orig : ndarray, shape (3, 3)
+        Current estimate, AI full-resolution px -> original px.
+
+    Returns
+    -------
+    FlowFit
+        Its ``fit`` corrects the estimate on the reduced AI grid.
+    """
+    warped, valid = _warp_original_copy(pair, ai_to_orig)
+    inside = valid > 0.999
+    # Uncovered parts take the AI's own values: zero flow there, no border pull.
+    warped = np.where(inside, warped, pair.ai)
+    # Blur both: the AI image lacks pores and fine detail, match structure only.
+    ref = standardize(gaussian_blur(pair.ai, 2.0), inside)
+    mov = standardize(gaussian_blur(warped, 2.0), inside)
+    flow = _dis_flow(ref, mov)
+
+    core = _core(inside)
+    weight = _structure_weight(ref) * core
+    if core.sum() < 100:
+        return FlowFit(ref, mov, flow, inside, core, core, weight, np.eye(3), 0.0)
+    textured = weight > np.percentile(weight[core][::7], 50)
+    p, q = _flow_samples(textured, flow)
+    if len(p) < 50:  # a flat image: nothing to measure
+        return FlowFit(ref, mov, flow, inside, core, textured, weight, np.eye(3), 0.0)
+    fit, inlier_fraction = _robust_similarity(p, q)
+    return FlowFit(ref, mov, flow, inside, core, textured, weight, fit, inlier_fraction)
+
+
+def model_grid(fit: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel grid ``(x, y)`` of a ``(h, w)`` shape and its image under ``fit``.
+
+    Returns two float32 (h, w, 2) arrays, px.
+    """
+    h, w = shape
+    xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    model = np.dstack([fit[0, 0] * xx + fit[0, 1] * yy + fit[0, 2],
+                       fit[1, 0] * xx + fit[1, 1] * yy + fit[1, 2]]).astype(np.float32)
+    return np.dstack([xx, yy]), model
+
+
+def structure_match(ff: FlowFit) -> float:
+    """Structure correlation (-1 to 1) with the similarity applied.
+
+    Not the flow: flow can bend a different photo into partial agreement.
+    """
+    if ff.core.sum() < 100:
+        return 0.0
+    h, w = ff.ref.shape
+    return _band_ncc(ff.ref, warp_linear(ff.mov, ff.fit, (w, h)), ff.core)
+
+
+def similarity_explains(ff: FlowFit) -> bool:
+    """Whether the fitted similarity explains most of the flow and the
+    structure then matches (the cheap test of a same-grid pair)."""
+    return ff.inlier_fraction >= 0.5 and structure_match(ff) >= MIN_STRUCTURE_NCC
+
+
+def mean_residual(left: np.ndarray, textured: np.ndarray, px: float) -> float:
+    """Mean length of the unexplained flow ``left`` on textured pixels, in
+    units of ``px`` (full-resolution px per reduced px)."""
+    return float(np.mean(np.linalg.norm(left[textured], axis=1))) * px if textured.any() else 0.0
+
+
+# --------------------------------------------------------------------------
+# Local warp (liquify).
+
+
+def _photo_error(ref: np.ndarray, moving: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Blurred mismatch between ``ref`` and ``moving`` sampled at ``target``."""
+    return gaussian_blur(np.abs(_remap(moving, target) - ref), 3.0)
+
+
+def _smoothed_warp(flow: np.ndarray, ff: FlowFit, photo: np.ndarray, eps: float,
+                   sigma: float) -> np.ndarray:
+    """Smooth ``flow`` (``sigma`` px), trusting vectors on texture that also
+    explain the images well (low ``photo`` error); 0 outside the cover."""
+    trust = ff.weight / (photo ** 2 + eps)
+    return _normalized_smooth(flow, trust, sigma) * ff.inside[..., None]
+
+
+def _remaining_warp(ff: FlowFit, grid: np.ndarray, model: np.ndarray, local: np.ndarray,
+                    eps: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """One more round from the warped state: the extra smoothed warp, and
+    the flow it leaves.
+
+    DIS and the smoothing both underestimate large, steep warps; the second
+    measurement sees only what is left, where both are accurate.
+    """
+    warped = _remap(ff.mov, model + local)
+    flow = _dis_flow(ff.ref, warped) * ff.inside[..., None]
+    more = _smoothed_warp(flow, ff, _photo_error(ff.ref, warped, grid + flow), eps, sigma)
+    return more, flow - more
+
+
+def _warp_gain(ff: FlowFit, model: np.ndarray, local: np.ndarray, sigma: float) -> np.ndarray:
+    """Local mismatch with the local warp applied over the mismatch without it.
+
+    Compared locally: flow noise on a same-grid pair lowers it by 60 % at
+    most, a real warp of 1 px or more by far more.
+    """
+    fitted = _remap(ff.mov, model)
+    warped = _remap(ff.mov, model + local)
+    e0 = _blur((fitted - ff.ref) ** 2, 4 * sigma)
+    e1 = _blur((warped - ff.ref) ** 2, 4 * sigma)
+    return e1 / (e0 + 1e-12)
+
+
+def local_warp(ff: FlowFit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the similarity leaves of the flow, smoothed; and whether it helps.
+
+    Returns
+    -------
+    local : (h, w, 2) float32
+        Smoothed local warp, reduced AI px (0 outside the cover).
+    left : (h, w, 2) float32
+        Measured flow explained neither by the similarity nor by ``local``, px.
+    gain : (h, w) float
+        Local mismatch with ``local`` applied over the mismatch without it.
+    """
+    h, w = ff.ref.shape
+    grid, model = model_grid(ff.fit, (h, w))
+    residual = (grid + ff.flow - model) * ff.inside[..., None]
+    photo = _photo_error(ff.ref, ff.mov, grid + ff.flow)
+    eps = float(np.median(photo[ff.core])) ** 2 + 1e-6 if ff.core.any() else 1.0
+    sigma = max(3.0, LOCAL_SIGMA_FRACTION * max(h, w))
+    local = _smoothed_warp(residual, ff, photo, eps, sigma)
+    left = residual - local
+    if np.abs(local).max() > 0.1:
+        more, left = _remaining_warp(ff, grid, model, local, eps, sigma)
+        local += more
+    gain = _warp_gain(ff, model, local, sigma)
+    return local.astype(np.float32), left.astype(np.float32), gain
+
+
+def warp_is_significant(ff: FlowFit, gain: np.ndarray, motion: np.ndarray,
+                        min_px: float) -> bool:
+    """Whether a local warp clearly lowers the mismatch over a visible area.
+
+    Parameters
+    ----------
+    ff : FlowFit
+    gain : ndarray, shape (h, w)
+        From :func:`local_warp`.
+    motion : ndarray, shape (h, w)
+        Length of the local warp, full-resolution px.
+    min_px : float
+        Motion below this does not count, px.
+    """
+    warped_area = ff.core & (gain < MAX_WARP_GAIN) & (motion > min_px)
+    return warped_area.sum() >= 1e-3 * max(ff.core.sum(), 1)
+
+
+# --------------------------------------------------------------------------
+# Quick check of large same-size pairs.
+
+
+def _central_shift(original: np.ndarray, ai: np.ndarray) -> float:
+    """Global shift (full-resolution px) by phase correlation of a central crop.
+
+    At full resolution: the reduced flow cannot resolve sub-pixel shifts.
+    """
+    h, w = ai.shape[:2]
+    ch, cw = min(QUICK_CROP, h), min(QUICK_CROP, w)
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    crops = [reduced_luminance(x[y0:y0 + ch, x0:x0 + cw], QUICK_CROP)[0] for x in (original, ai)]
+    window = cv2.createHanningWindow((cw, ch), cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(crops[0], crops[1], window)
+    return np.hypot(dx, dy)
+
+
+def quick_same_grid(original: np.ndarray, ai: np.ndarray) -> float | None:
+    """Residual (full-res px) when a large same-size pair is already on one
+    grid, or None when the full estimation must decide.
+
+    The common case (the AI tool kept the grid) costs a quarter of the full
+    path on 24 MP: flow on ``QUICK_SIDE`` copies rules out warps and moves over
+    ``QUICK_WARP_PX``; phase correlation of a full-resolution central crop
+    rules out a global shift over ``MIN_MOTION_PX``.
+    """
+    h, w = ai.shape[:2]
+    pair = reduced_pair(original, ai, QUICK_SIDE)
+    ff = flow_pass(pair, np.eye(3))
+    if not similarity_explains(ff):
+        return None
+    px = max(h, w) / max(pair.ai.shape)  # full-res px per reduced px
+    if max_move(ff.fit, pair.ai.shape) * px > QUICK_WARP_PX:
+        return None
+    local, left, gain = local_warp(ff)
+    # As in the full path: a warp counts only where it clearly explains the images better.
+    if warp_is_significant(ff, gain, np.linalg.norm(local, axis=2) * px, QUICK_WARP_PX):
+        return None
+    if _central_shift(original, ai) > MIN_MOTION_PX:
+        return None
+    return mean_residual(left, ff.textured, px)

@@ -1,0 +1,301 @@
+"""Decoding photographs: OpenCV, tifffile or Pillow, whichever keeps the pixels
+intact; EXIF orientation applied, ICC profile and EXIF kept, alpha set aside."""
+
+from __future__ import annotations
+
+import io
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from processing.image_io.formats import (DEFAULT_MAX_PIXELS, EXIF_ORIENTATION, FORMAT_SUFFIX, READABLE,
+                                         ImageReadError, LoadedImage)
+
+# We enforce our own pixel limit (a setting) and want a clear sentence, not
+# Pillow's DecompressionBombError.
+Image.MAX_IMAGE_PIXELS = None
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+def read_image(source, name: str | None = None,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode a photograph from a path or bytes.
+
+    Parameters
+    ----------
+    source : str, Path or bytes
+    name : str, optional
+        Name used in messages (defaults to the file name).
+    max_pixels : int
+        Refuse images with more pixels than this (decompression bombs).
+
+    Returns
+    -------
+    LoadedImage
+
+    Raises
+    ------
+    ImageReadError
+        With one sentence saying what is wrong and what to do.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        name = name or "the uploaded file"
+    else:
+        path = Path(source)
+        name = name or path.name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ImageReadError(f"{name}: the file does not exist; check the path.") from None
+        except IsADirectoryError:
+            raise ImageReadError(f"{name} is a folder, not an image file.") from None
+        except OSError as exc:
+            raise ImageReadError(f"{name} cannot be read ({exc.strerror}); check its permissions.") from None
+    if not data:
+        raise ImageReadError(f"{name} is empty (0 bytes): export the image again.")
+    try:
+        return _decode(data, name, max_pixels)
+    except ImageReadError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, cv2.error, MemoryError) as exc:
+        raise ImageReadError(f"{name} is damaged or incomplete ({_short(exc)}): export it again.") from None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+def _check_pixel_limit(name: str, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageReadError(
+            f"{name} has {width * height / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP: "
+            "downscale it or raise the pixel limit.")
+
+
+def _frames_notes(name: str, n_frames: int) -> list[str]:
+    return [f"{name} holds {n_frames} frames or pages; the first one is used."] if n_frames > 1 else []
+
+
+def _unsupported_depth(name: str, dtype) -> ImageReadError:
+    return ImageReadError(f"{name} uses {dtype} samples: save it as 8 or 16 bit.")
+
+
+def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
+    try:
+        im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            # TIFFs Pillow cannot open (float or 16-bit RGB): tifffile reads them.
+            return _decode_tiff_only(data, name, max_pixels)
+        raise ImageReadError(f"{name} is not an image Retexture can read: use {READABLE}.") from None
+    fmt = im.format or ""
+    if fmt == "MPO":  # multi-picture JPEG from some cameras: the first frame is a JPEG
+        fmt = "JPEG"
+    width, height = im.size
+    _check_pixel_limit(name, width, height, max_pixels)
+    if width < 2 or height < 2:
+        raise ImageReadError(f"{name} is only {width}x{height} pixels: use the full-size photo.")
+    notes = _frames_notes(name, getattr(im, "n_frames", 1))
+    icc = im.info.get("icc_profile") or None
+    exif_obj = im.getexif()
+    orientation = int(exif_obj.get(EXIF_ORIENTATION, 1) or 1)
+
+    if fmt == "PNG" or (fmt == "JPEG" and im.mode in ("RGB", "L")):
+        pixels, alpha = _decode_cv2(data, name)
+    elif fmt == "TIFF":
+        pixels, alpha = _decode_tiff(data, im, name)
+    else:
+        pixels, alpha, icc, more = _decode_pil(im, icc, name)
+        notes += more
+    if fmt not in FORMAT_SUFFIX:
+        notes.append(f"{name} is {fmt or 'an unusual format'}; the result is written as PNG.")
+        fmt = "PNG"
+
+    if orientation != 1:
+        pixels = apply_orientation(pixels, orientation)
+        alpha = None if alpha is None else apply_orientation(alpha, orientation)
+    exif = None
+    if len(exif_obj):
+        exif_obj[EXIF_ORIENTATION] = 1
+        exif = exif_obj.tobytes()
+    return LoadedImage(np.ascontiguousarray(pixels), alpha, fmt, icc, exif, notes, name)
+
+
+def _split_channels(arr: np.ndarray, name: str):
+    """(H, W, C) -> RGB or gray pixels and an optional alpha."""
+    if arr.ndim == 2:
+        return arr, None
+    if arr.ndim != 3:
+        raise ImageReadError(f"{name} has an image layout Retexture does not handle: save it as RGB.")
+    c = arr.shape[2]
+    if c == 1:
+        return arr[..., 0], None
+    if c == 2:
+        return arr[..., 0], arr[..., 1]
+    if c == 3:
+        return arr, None
+    if c == 4:
+        return arr[..., :3], arr[..., 3]
+    raise ImageReadError(f"{name} has {c} channels: save it as RGB or grayscale.")
+
+
+def _decode_cv2(data: bytes, name: str):
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if arr is None:
+        raise ImageReadError(f"{name} is damaged or incomplete: export it again.")
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise _unsupported_depth(name, arr.dtype)
+    if arr.ndim == 3 and arr.shape[2] == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
+    return _split_channels(arr, name)
+
+
+def _decode_tiff_only(data: bytes, name: str, max_pixels: int) -> LoadedImage:
+    """A TIFF that only tifffile reads: pixels, ICC profile and page count."""
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        n_pages = len(tif.pages)
+        h, w = page.shape[:2] if page.planarconfig != 2 or page.ndim < 3 else page.shape[1:3]
+        icc = page.tags.get(34675)
+        icc = bytes(icc.value) if icc is not None else None
+    _check_pixel_limit(name, w, h, max_pixels)
+    pixels, alpha = _decode_tiff(data, None, name)
+    notes = _frames_notes(name, n_pages)
+    return LoadedImage(np.ascontiguousarray(pixels), alpha, "TIFF", icc, None, notes, name)
+
+
+def _decode_tiff(data: bytes, im: Image.Image | None, name: str):
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        arr = page.asarray()
+        photometric = page.photometric
+    if photometric in (tifffile.PHOTOMETRIC.SEPARATED, tifffile.PHOTOMETRIC.PALETTE):
+        if im is None:
+            raise ImageReadError(f"{name} is a CMYK or palette TIFF Retexture cannot convert: save it as RGB.")
+        pixels, alpha, _, _ = _decode_pil(im, None, name)
+        return pixels, alpha
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # planar configuration
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype.kind == "f":
+        arr = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        arr = np.clip(arr, 0.0, 1.0)
+    elif arr.dtype not in (np.uint8, np.uint16):
+        if arr.dtype.kind in "iu" and arr.dtype.itemsize <= 4:
+            arr = np.clip(arr, 0, None).astype(np.float64) / float(np.iinfo(arr.dtype).max)
+            arr = (arr * 65535 + 0.5).astype(np.uint16)
+        else:
+            raise _unsupported_depth(name, arr.dtype)
+    if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+        full = 1.0 if arr.dtype.kind == "f" else np.iinfo(arr.dtype).max
+        arr = (full - arr).astype(arr.dtype)
+    return _split_channels(arr, name)
+
+
+def _decode_pil(im: Image.Image, icc, name: str):
+    """Everything Pillow decodes best: CMYK, palette, WebP, GIF, 16-bit gray."""
+    notes: list[str] = []
+    im.seek(0)
+    mode = im.mode
+    if mode == "CMYK":
+        # The CMYK profile no longer describes the pixels: convert through it when
+        # we can, else drop it so the RGB result is read as sRGB.
+        converted = None
+        if icc:
+            try:
+                from PIL import ImageCms
+                src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                dst = ImageCms.createProfile("sRGB")
+                converted = ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
+            except Exception:  # a broken profile must not stop the restore
+                converted = None
+        im = converted if converted is not None else im.convert("RGB")
+        icc = None
+        notes.append(f"{name} is CMYK; it was converted to RGB.")
+    elif mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode == "PA":
+        im = im.convert("RGBA")
+    elif mode in ("1",):
+        im = im.convert("L")
+    elif mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        arr = np.asarray(im).astype(np.uint16)
+        return arr, None, icc, notes
+    elif mode == "I":
+        arr = np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
+        return arr, None, icc, notes
+    elif mode == "F":
+        arr = np.clip(np.nan_to_num(np.asarray(im, dtype=np.float32)), 0, 1)
+        return arr, None, icc, notes
+    elif mode in ("LAB", "HSV", "YCbCr"):
+        im = im.convert("RGB")
+    elif mode not in ("RGB", "RGBA", "L", "LA"):
+        im = im.convert("RGBA" if "A" in mode else "RGB")
+    arr = np.asarray(im)
+    pixels, alpha = _split_channels(arr, name)
+    return pixels, alpha, icc, notes
+
+
+_ORIENT_OPS = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1, :],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels upright according to an EXIF orientation value (1-8)."""
+    op = _ORIENT_OPS.get(int(orientation))
+    return pixels if op is None else np.ascontiguousarray(op(pixels))
+
+
+def match_layout(pixels: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``pixels`` in the colour layout (gray or RGB) and depth of ``like``, so an
+    original can be paired with a retouched image saved differently."""
+    from processing.filters import luminance
+    from processing.dtypes import from_float, to_float
+
+    if like.ndim == 2 and pixels.ndim == 3:
+        pixels = from_float(luminance(to_float(pixels)), pixels.dtype)
+    elif like.ndim == 3 and pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], like.shape[2], axis=2)
+    if pixels.dtype != like.dtype:
+        pixels = from_float(to_float(pixels), like.dtype)
+    return pixels
+
+
+def read_mask(source, shape) -> np.ndarray:
+    """A mask image (H, W) checked against an image's ``shape``; ``source`` is
+    anything :func:`read_image` takes, or an already decoded LoadedImage.
+
+    Kept in its stored depth (uint8 0-255 is a valid mask everywhere):
+    converting 24 MP to float here would cost more than the restore needs.
+    A coloured mask counts any channel.
+
+    Raises
+    ------
+    ImageReadError
+        Unreadable, or not the size of the image.
+    """
+    img = source if isinstance(source, LoadedImage) else read_image(source)
+    m = img.pixels if img.pixels.ndim == 2 else img.pixels.max(axis=2)
+    if m.shape != tuple(shape[:2]):
+        raise ImageReadError(f"The mask {img.name} is {m.shape[1]}x{m.shape[0]} but the retouched image is "
+                             f"{shape[1]}x{shape[0]}: make the mask from the retouched image.")
+    return m

@@ -1,0 +1,140 @@
+"""Plan: what a restore decides from the whole pair before it touches a pixel.
+
+The second stage of the pipeline (:mod:`processing.pipeline`). Match mode's
+cut-off and weights and every method's removed-blemish protection depend on
+the whole mask: they are decided here, once per pair and settings, so that a
+slider that only changes how much texture goes back (strength, shadow and
+highlight protection) re-applies the plan instead of analysing again, and a
+1:1 loupe that restores a window shows exactly the pixels of the full result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from processing.dtypes import mask_to_float
+from processing.pair import PreparedPair
+from processing.settings import (FreqSepSettings, GraftSettings, MatchSettings, Preset, Section,
+                                 SyntheticSettings, plan_key)
+
+#: A pixel counts as "kept clean" where the blemish protection is below this.
+KEPT_CLEAN_LEVEL = 0.5
+
+
+@dataclass
+class RestorePlan:
+    """A pair and the decisions a restore of it takes with given settings.
+
+    Attributes
+    ----------
+    pair : PreparedPair
+    settings : Section
+        The method's settings the plan was made with (in per cent and px).
+    mask : ndarray (H, W) or None
+        The mask to restore with; for graft and frequency separation the
+        removed-blemish protection is folded in.
+    match : MatchPlan or None
+        Match mode's cut-off and weights (None for other methods or an empty mask).
+    unprotected_mask : ndarray, 'whole image' or None
+        Graft and frequency separation with blemish protection: the mask before
+        the protection was folded in (see :attr:`protection`); None without.
+    """
+
+    pair: PreparedPair
+    settings: Section
+    mask: np.ndarray | None
+    match: object | None = None
+    unprotected_mask: np.ndarray | str | None = None
+
+    @property
+    def protection(self) -> np.ndarray | None:
+        """Full-frame blemish protection (1 = texture goes back, 0 = kept clean), or None.
+
+        Made on demand, for display: a restore does not need it, and at 24 MP it
+        is a 96 MB frame.
+        """
+        if self.match is not None and self.match.blemish is not None:
+            return self.match.full(self.match.blemish, self.pair.retouched.pixels.shape)
+        if self.unprotected_mask is None:
+            return None
+        if isinstance(self.unprotected_mask, str):  # the whole image: the mask is the weight
+            return np.asarray(self.mask, np.float32)
+        m = mask_to_float(np.asarray(self.unprotected_mask))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            weight = np.where(m > 0, self.mask / np.maximum(m, 1e-12), 1.0).astype(np.float32)
+        return np.clip(weight, 0.0, 1.0)
+
+    @property
+    def method(self) -> str:
+        return self.settings.section
+
+    def fits(self, settings: Section) -> bool:
+        """Whether ``settings`` can be applied with this plan (only amounts differ)."""
+        return plan_key(settings) == plan_key(self.settings)
+
+    def kept_clean_spots(self, level: float = KEPT_CLEAN_LEVEL) -> int:
+        """How many separate places a removed blemish was kept clean."""
+        protection = self.protection
+        if protection is None:
+            return 0
+        kept = (protection < level).astype(np.uint8)
+        if not kept.any():
+            return 0
+        return int(cv2.connectedComponents(kept)[0] - 1)
+
+    def summary(self) -> str | None:
+        """One sentence on what the plan decided (match mode), or None."""
+        if not isinstance(self.settings, MatchSettings):
+            return None
+        if self.match is None:
+            return "The mask is empty: the retouched image is written unchanged."
+        how = "automatic" if self.settings.cutoff == 0 else "set"
+        return (f"Match: cut-off {self.match.cutoff:.1f} px ({how}; the spectrum suggests "
+                f"{self.match.auto_cutoff:.1f} px)"
+                + ("; removed blemishes kept clean." if self.match.blemish is not None else "."))
+
+
+def plan(pair: PreparedPair, settings: Section | Preset) -> RestorePlan:
+    """Decide cut-off, weights and blemish protection of a restore from the whole mask.
+
+    Parameters
+    ----------
+    pair : PreparedPair
+        From :func:`processing.pair.prepare_pair`.
+    settings : Preset or a method's settings
+        The method to plan for (a preset's chosen method).
+
+    Returns
+    -------
+    RestorePlan
+    """
+    if isinstance(settings, Preset):
+        settings = settings.settings
+    mask = pair.mask
+    if isinstance(settings, SyntheticSettings):
+        return RestorePlan(pair, settings, mask)
+    original, ai = pair.original, pair.retouched.pixels
+    if original is None:
+        raise ValueError("This method needs the original image; only 'synthetic' works without it.")
+    if original.shape != ai.shape:
+        raise ValueError(f"The original is {original.shape[1]}x{original.shape[0]} but the retouched image is "
+                         f"{ai.shape[1]}x{ai.shape[0]}: align the pair first.")
+    p = settings.as_fractions()
+    if isinstance(settings, MatchSettings):
+        from processing.match import plan_match
+
+        regions = {k: p[k] for k in ("forehead", "cheeks", "nose", "chin")}
+        match = plan_match(original, ai, mask, p["cutoff"], p["blemish"], regions, pair.faces)
+        return RestorePlan(pair, settings, mask, match)
+    if isinstance(settings, (GraftSettings, FreqSepSettings)) and p["blemish"] > 0:
+        from processing.blemish import mask_with_protection
+
+        radius = p["radius"] if isinstance(settings, GraftSettings) else p["blur"]
+        protected = mask_with_protection(original, ai, mask, p["blemish"], radius)
+        if protected is mask:
+            return RestorePlan(pair, settings, mask)
+        return RestorePlan(pair, settings, protected, unprotected_mask="whole image" if mask is None else mask)
+    return RestorePlan(pair, settings, mask)
