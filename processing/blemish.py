@@ -152,18 +152,12 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
     return weight
 
 
-def mask_with_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-                         sensitivity: float, radius: float) -> np.ndarray | None:
-    """The mask times the removed-blemish protection for a graft of ``radius`` px
-    (the mask itself when protection is off or finds nothing).
+def graft_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                     sensitivity: float, radius: float) -> np.ndarray | None:
+    """:func:`blemish_protection` for a graft of ``radius`` px (graft, frequency separation).
 
-    ``sensitivity`` is a fraction (0 = off); a spot's edge reaches about the
-    graft radius into the high band, so that is the margin kept clean around it.
+    A spot's edge reaches about the graft radius into the high band, so that is
+    the margin kept clean around it; ``sensitivity`` is a fraction (0 = off).
     """
-    if sensitivity <= 0:
-        return mask
-    weight = blemish_protection(original, ai, mask, sensitivity, scale=max(1.0, radius / 2),
-                                margin=max(2.0, radius))
-    if weight is None:
-        return mask
-    return weight if mask is None else mask_to_float(mask) * weight
+    return blemish_protection(original, ai, mask, sensitivity, scale=max(1.0, radius / 2),
+                              margin=max(2.0, radius))

@@ -68,22 +68,21 @@ def _method_options() -> dict[str, tuple[object, list[str]]]:
 
 
 def _add_setting(group, flag: str, spec, sections: list[str]) -> None:
-    cls = SECTIONS[sections[0]]
-    default = {s: getattr(SECTIONS[s](), spec.name) for s in sections}
-    kind = next(f.type for f in cls.__dataclass_fields__.values() if f.name == spec.name)
     dest = flag.replace("-", "_")
-    if kind in ("bool", bool):
-        # A switch turns the setting away from its default (--color-grain: not monochrome).
-        group.add_argument(f"--{flag}", dest=dest, action="store_const", const=not default[sections[0]],
-                           default=None, help=_help(spec.help))
+    if spec.kind == "bool":
+        # A switch turns the setting away from its default (--color-grain: monochrome grain off).
+        state = "off" if spec.default else "on"
+        group.add_argument(f"--{flag}", dest=dest, action="store_const", const=not spec.default, default=None,
+                           help=_help(f"{spec.label}: {state} (default {'on' if spec.default else 'off'}). "
+                                      f"{spec.help}"))
         return
-    if len(set(default.values())) == 1:
-        value = next(iter(default.values()))
-        default_text = f"default {value if spec.choices else number_text(value)}"
+    defaults = {s: SECTIONS[s].spec(spec.name).default for s in sections}
+    if len(set(defaults.values())) == 1:
+        default_text = f"default {spec.default if spec.choices else number_text(spec.default)}"
     else:
-        default_text = "default " + ", ".join(f"{GROUP_TITLES[s]} {number_text(v)}" for s, v in default.items())
+        default_text = "default " + ", ".join(f"{GROUP_TITLES[s]} {number_text(v)}" for s, v in defaults.items())
     text = f"{spec.help} ({spec.range_text()}; {default_text})"
-    kwargs = {"choices": spec.choices} if spec.choices else {"type": int if kind in ("int", int) else float}
+    kwargs = {"choices": spec.choices} if spec.choices else {"type": int if spec.kind == "int" else float}
     group.add_argument(f"--{flag}", dest=dest, metavar=None if spec.choices else "N", help=_help(text),
                        **kwargs)
 
@@ -164,9 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", help="the photo to find faces in")
     p.add_argument("-o", "--output", required=True, help="mask file to write (.png)")
     for spec in MaskSettings.specs():
-        p.add_argument(f"--{spec.name}", type=float, default=getattr(MaskSettings(), spec.name), metavar="F",
-                       help=_help(f"{spec.help} ({spec.range_text()}; default "
-                                  f"{number_text(getattr(MaskSettings(), spec.name))})"))
+        p.add_argument(f"--{spec.name}", type=float, default=spec.default, metavar="F",
+                       help=_help(f"{spec.help} ({spec.range_text()}; default {number_text(spec.default)})"))
 
     _add_batch_parser(sub)
     return parser

@@ -49,8 +49,9 @@ class PreparedPair:
     alignment : Alignment or None
         The alignment found (None when alignment is off or the original is not read).
     original_name : str
-    notes : list of str
-        Sentences about the files worth telling the user.
+    original_notes : list of str
+        Sentences about the original's file worth telling the user (the
+        retouched file's are ``retouched.notes``; :attr:`notes` has both).
     stage_seconds : dict
         Wall time of each stage ('read', 'mask', 'align'), s.
     """
@@ -65,7 +66,7 @@ class PreparedPair:
     mask_message: str | None = None
     alignment: object | None = None
     original_name: str = "original"
-    notes: list[str] = field(default_factory=list)
+    original_notes: list[str] = field(default_factory=list)
     stage_seconds: dict = field(default_factory=dict)
 
     @property
@@ -76,6 +77,11 @@ class PreparedPair:
         if self.skin_mask is None:
             return self.coverage
         return self.skin_mask * self.coverage
+
+    @property
+    def notes(self) -> list[str]:
+        """What is worth telling about both files, the original's first."""
+        return self.original_notes + list(self.retouched.notes)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -234,7 +240,7 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         loaded = {name: _decode(src, max_pixels) for name, src in sources.items()}
     ai = loaded["retouched"]
     lap("read")
-    pair = PreparedPair(retouched=ai, original=None, skin_mask=None, notes=list(ai.notes))
+    pair = PreparedPair(retouched=ai, original=None, skin_mask=None)
     if isinstance(mask, str) and mask == "auto":
         pair = _auto_mask(pair, preset)
         if require_face and not pair.faces:
@@ -253,7 +259,7 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         orig = loaded["original"] if parallel_decode else _decode(original, max_pixels)
         del loaded
         lap("read")
-        pair.original_name, pair.notes = orig.name, list(orig.notes) + pair.notes
+        pair.original_name, pair.original_notes = orig.name, list(orig.notes)
         pair.original = match_layout(orig.pixels, ai.pixels)
         del orig
         _align(pair, preset.align, align_hint, align_side)

@@ -38,34 +38,27 @@ class RestorePlan:
         removed-blemish protection is folded in.
     match : MatchPlan or None
         Match mode's cut-off and weights (None for other methods or an empty mask).
-    unprotected_mask : ndarray, 'whole image' or None
-        Graft and frequency separation with blemish protection: the mask before
-        the protection was folded in (see :attr:`protection`); None without.
+    blemish_weight : ndarray float32 (H, W) or None
+        Graft and frequency separation: the removed-blemish protection folded
+        into ``mask`` (None when off or nothing was found).
     """
 
     pair: PreparedPair
     settings: Section
     mask: np.ndarray | None
     match: object | None = None
-    unprotected_mask: np.ndarray | str | None = None
+    blemish_weight: np.ndarray | None = None
 
     @property
     def protection(self) -> np.ndarray | None:
         """Full-frame blemish protection (1 = texture goes back, 0 = kept clean), or None.
 
-        Made on demand, for display: a restore does not need it, and at 24 MP it
-        is a 96 MB frame.
+        Match mode keeps it in its work box; the full frame (96 MB at 24 MP) is made
+        on demand, for display.
         """
         if self.match is not None and self.match.blemish is not None:
             return self.match.full(self.match.blemish, self.pair.retouched.pixels.shape)
-        if self.unprotected_mask is None:
-            return None
-        if isinstance(self.unprotected_mask, str):  # the whole image: the mask is the weight
-            return np.asarray(self.mask, np.float32)
-        m = mask_to_float(np.asarray(self.unprotected_mask))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            weight = np.where(m > 0, self.mask / np.maximum(m, 1e-12), 1.0).astype(np.float32)
-        return np.clip(weight, 0.0, 1.0)
+        return self.blemish_weight
 
     @property
     def method(self) -> str:
@@ -130,11 +123,11 @@ def plan(pair: PreparedPair, settings: Section | Preset) -> RestorePlan:
         match = plan_match(original, ai, mask, p["cutoff"], p["blemish"], regions, pair.faces)
         return RestorePlan(pair, settings, mask, match)
     if isinstance(settings, (GraftSettings, FreqSepSettings)) and p["blemish"] > 0:
-        from processing.blemish import mask_with_protection
+        from processing.blemish import graft_protection
 
         radius = p["radius"] if isinstance(settings, GraftSettings) else p["blur"]
-        protected = mask_with_protection(original, ai, mask, p["blemish"], radius)
-        if protected is mask:
-            return RestorePlan(pair, settings, mask)
-        return RestorePlan(pair, settings, protected, unprotected_mask="whole image" if mask is None else mask)
+        weight = graft_protection(original, ai, mask, p["blemish"], radius)
+        if weight is not None:
+            protected = weight if mask is None else mask_to_float(mask) * weight
+            return RestorePlan(pair, settings, protected, blemish_weight=weight)
     return RestorePlan(pair, settings, mask)

@@ -41,6 +41,9 @@ class Spec:
     ----------
     name : str
         Field name (the key in the preset).
+    default : float, int, bool or str
+    kind : str
+        'float', 'int', 'bool' or 'str'.
     lo, hi : float or None
         Allowed range (None for text, choices and switches).
     unit : str
@@ -59,6 +62,8 @@ class Spec:
     """
 
     name: str
+    default: object = None
+    kind: str = "float"
     lo: float | None = None
     hi: float | None = None
     unit: str = ""
@@ -139,30 +144,30 @@ class Section:
     @classmethod
     def specs(cls) -> list[Spec]:
         """The :class:`Spec` of every setting, in declaration order."""
-        return [Spec(name=f.name, **f.metadata["spec"]) for f in fields(cls) if "spec" in f.metadata]
+        return [Spec(name=f.name, default=f.default, kind=f.type if isinstance(f.type, str) else f.type.__name__,
+                     **f.metadata["spec"]) for f in fields(cls)]
 
     @classmethod
     def spec(cls, name: str) -> Spec:
         return next(s for s in cls.specs() if s.name == name)
 
     def __post_init__(self):
-        for f in fields(self):
-            spec = Spec(name=f.name, **f.metadata.get("spec", {}))
-            value = getattr(self, f.name)
-            where = f"{self.section}.{f.name}"
+        for spec in self.specs():
+            value = getattr(self, spec.name)
+            where = f"{self.section}.{spec.name}"
             if spec.choices:
                 if value not in spec.choices:
                     raise SettingsError(f"{where} must be {spec.range_text()} (got {value!r}).")
-            elif f.type in ("bool", bool):
+            elif spec.kind == "bool":
                 if not isinstance(value, bool):
                     raise SettingsError(f"{where} must be true or false (got {value!r}).")
-            elif spec.lo is not None:
+            else:
                 checked = _check_number(where, value, spec)
-                if f.type in ("int", int):
+                if spec.kind == "int":
                     if checked != int(checked):
                         raise SettingsError(f"{where} must be a whole number (got {value!r}).")
                     checked = int(checked)
-                object.__setattr__(self, f.name, checked)
+                object.__setattr__(self, spec.name, checked)
 
     def as_fractions(self) -> dict:
         """The settings for the math: every per-cent value divided by 100, the rest as is."""

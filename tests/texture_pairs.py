@@ -83,9 +83,8 @@ def ai_version(original: np.ndarray, name: str) -> np.ndarray:
 
 
 def restored(original, ai, mask, settings):
-    """Restore through the pipeline's plan and apply, with a method's settings (in %, px)."""
-    from processing.image_io import LoadedImage
-    from processing.pipeline import PreparedPair, apply, plan
+    """Restore arrays through the pipeline with a method's settings (in %, px); no alignment."""
+    from processing.pipeline import restore_pair
+    from processing.settings import Preset
 
-    pair = PreparedPair(retouched=LoadedImage(pixels=ai), original=original, skin_mask=mask)
-    return apply(plan(pair, settings))
+    return restore_pair(original, ai, mask, Preset(align=False).with_settings(settings))[0]

@@ -178,10 +178,11 @@ def mask_section(pair):
     if memo is None or memo[0] != memo_key:
         edited = automatic.with_skin_mask(apply_strokes(automatic.skin_mask, strokes, pair.canvas_size))
         small, _ = edited.reduced(display.PREVIEW_SIDE, photos_from=pair.small)
-        applied = display.tint_mask(pair.canvas_photo, edited.mask)
-        memo = (memo_key, edited, small, applied, display.mask_percent(edited.mask))
+        mask = edited.mask  # skin x coverage: made once per mask, not at every slider move
+        memo = (memo_key, edited, small, display.tint_mask(pair.canvas_photo, mask),
+                display.mask_percent(mask), mask)
         st.session_state[MASK_MEMO] = memo
-    _, edited, small, applied, cover = memo
+    _, edited, small, applied, cover, _ = memo
     with right:
         with st.container(key="mask-coverage"):
             st.metric("Skin mask coverage", f"{cover:.2f} %",
@@ -246,7 +247,7 @@ def _uses_blemish(settings) -> bool:
 def restore_section(pair):
     """Method controls and results: a slider change reruns only this part."""
     memo = st.session_state[MASK_MEMO]
-    mask_key, edited, small = memo[0], memo[1], memo[2]
+    mask_key, edited, small, mask = memo[0], memo[1], memo[2], memo[5]
     st.subheader("3. Restore")
     ctl, res = st.columns([1, 3], gap="large")
     with ctl:
@@ -255,7 +256,7 @@ def restore_section(pair):
     try:
         # The preview is the same pipeline on a reduced copy, with pixel sizes scaled.
         small_plan = plan(small, at_scale(settings, pair.scale))
-        restored_small = apply(small_plan, at_scale(settings, pair.scale))
+        restored_small = apply(small_plan)
         plan_memo = _full_plan(pair, edited, mask_key, settings)
         # Match mode's full-size result, made once per setting (see processing.restore.apply).
         full = _full_restored(settings, plan_memo) if isinstance(settings, MatchSettings) else None
@@ -277,21 +278,21 @@ def restore_section(pair):
                      output_format="PNG", width="stretch")
         tab_loupe, tab_compare, tab_texture = st.tabs(["1:1 loupe", "Before / after", "Texture"])
         with tab_loupe:
-            loupe(pair, edited, settings, plan_memo[1], full)
+            loupe(pair, edited.faces, mask, settings, plan_memo[1], full)
         with tab_compare:
             compare(pair, display_restored, settings, small_plan)
         with tab_texture:
             texture_chart(pair, restored_small, small, settings, small_plan, plan_memo[1])
-        downloads(pair, edited, preset, plan_memo[1], full)
+        downloads(pair, mask, preset, plan_memo[1], full)
 
 
-def loupe(pair, edited, settings, plan, full=None):
+def loupe(pair, faces, mask, settings, plan, full=None):
     """A 1:1 view of a small window at full resolution: original, AI, restored.
 
     The window is restored with the full-size plan (``full``: the whole
     full-size result in match mode), so it shows the download's pixels.
     """
-    cx0, cy0 = display.loupe_start(edited.faces, edited.mask)
+    cx0, cy0 = display.loupe_start(faces, mask)
     s1, s2, s3 = st.columns([2, 2, 1])
     x = s1.slider("Loupe centre, left to right (%)", 0, 100, int(round(cx0 * 100)), key="loupe_x",
                   help="Where the loupe looks, across the photo (the yellow box on the thumbnail).")
@@ -406,7 +407,7 @@ def texture_chart(pair, restored_small, small, settings, small_plan, plan):
         st.dataframe(table.drop(columns="Position").set_index("Band"), width="stretch")
 
 
-def downloads(pair, edited, preset, plan, full=None):
+def downloads(pair, mask, preset, plan, full=None):
     """Full-size restored image, mask and preset; the image is rendered only when asked for.
 
     The image is the full-size plan's restore (the loupe's pixels); ``full`` is
@@ -421,7 +422,7 @@ def downloads(pair, edited, preset, plan, full=None):
         return encode_image(restored, ai.format, alpha=ai.alpha, icc_profile=ai.icc_profile, exif=ai.exif)
 
     def render_mask() -> bytes:
-        return encode_image(to_uint8(edited.mask), "PNG")
+        return encode_image(to_uint8(mask), "PNG")
 
     st.subheader("4. Download")
     d1, d2, d3 = st.columns(3)

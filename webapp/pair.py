@@ -93,19 +93,13 @@ def load_pair_cached(key: str, align: bool, _original_bytes: bytes, original_nam
     display_original = display.to_display(small.original)
     w, h = prepared.size
     canvas_size = display.fit_size(w, h, CANVAS_SIDE)
-    notes = _notes_by_file(prepared, original_name, ai_name)
+    notes = ([f"{original_name}: {n}" for n in prepared.original_notes]
+             + [f"{ai_name}: {n}" for n in prepared.retouched.notes])
     return Pair(key=key, prepared=prepared, small=small, original_name=original_name, is_demo=is_demo, scale=scale,
                 png_original=display.encode_png(display.downscale(display_original, TRIPTYCH_SIDE)[0]),
                 png_ai=display.encode_png(display.downscale(display_ai, TRIPTYCH_SIDE)[0]),
                 display_ai=display_ai, canvas_size=canvas_size,
                 canvas_photo=display.resize_to(display_ai, canvas_size), notes=notes)
-
-
-def _notes_by_file(prepared: PreparedPair, original_name: str, ai_name: str) -> list[str]:
-    """The files' notes, each prefixed with its file's name (original's first)."""
-    ai_notes = list(prepared.retouched.notes)
-    original_notes = prepared.notes[:len(prepared.notes) - len(ai_notes)]
-    return [f"{original_name}: {n}" for n in original_notes] + [f"{ai_name}: {n}" for n in ai_notes]
 
 
 def load_pair(original: tuple[str, bytes], ai: tuple[str, bytes], align: bool,

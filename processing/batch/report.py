@@ -134,7 +134,7 @@ def _face_windows(faces, mask, shape) -> list[tuple[int, int, int]]:
 def _tile(pixels, x0, y0, side) -> np.ndarray:
     import cv2
 
-    from processing.landmarks import to_rgb_uint8
+    from processing.dtypes import to_rgb_uint8
 
     crop = to_rgb_uint8(pixels[y0:y0 + side, x0:x0 + side])
     interp = cv2.INTER_AREA if side > TILE else cv2.INTER_NEAREST

@@ -321,7 +321,7 @@ def test_loupe_shows_the_full_size_download(app, method, changes):
     at.slider(key="loupe_x").set_value(38).run()
     assert not at.exception
     memo = at.session_state["_mask_memo"]
-    mask, faces = memo[1].mask, memo[1].faces
+    mask = memo[1].mask
     flat = at.session_state[controls.STORE]
     assert flat["method"] == method
     from processing.demo import demo_pair
@@ -330,7 +330,7 @@ def test_loupe_shows_the_full_size_download(app, method, changes):
     settings = controls.Preset.from_dict(
         {"method": method, method: {k.split(".", 1)[1]: v for k, v in flat.items()
                                     if k.startswith(method + ".")}}).settings
-    full = _restored(original, ai, mask, settings, faces)
+    full = _restored(original, ai, mask, settings)
     x, y = at.slider(key="loupe_x").value, at.slider(key="loupe_y").value
     zoom = at.selectbox(key="loupe_zoom").value
     window = display.loupe_window(ai.shape, (x / 100, y / 100), 256 // zoom if zoom > 1 else 256)
@@ -359,17 +359,16 @@ def test_downscaled_preview_labels_full_size_bands_and_loupe_matches(app):
     assert any("67 % preview" in c.value for c in at.caption)
     assert any(c.value.startswith("Cut-off") for c in at.caption)
     memo = at.session_state["_mask_memo"]
-    full = _restored(o, a, memo[1].mask, MatchSettings(), memo[1].faces)
+    full = _restored(o, a, memo[1].mask, MatchSettings())
     x, y = at.slider(key="loupe_x").value, at.slider(key="loupe_y").value
     window = display.loupe_window(a.shape, (x / 100, y / 100), 128)
     assert np.array_equal(loupe_restored_panel(at), display.crop(full, window))
 
 
-def _restored(original, ai, mask, settings, faces):
+def _restored(original, ai, mask, settings):
     """The full-size restore of the demo arrays with the page's mask, made here, not by the page."""
-    from processing.image_io import LoadedImage
-    from processing.pipeline import PreparedPair, apply, plan
+    from processing.pipeline import restore_pair
+    from processing.settings import Preset
 
-    pair = PreparedPair(retouched=LoadedImage(pixels=np.asarray(ai)), original=np.asarray(original),
-                        skin_mask=mask, faces=faces)
-    return apply(plan(pair, settings))
+    preset = Preset(align=False).with_settings(settings)
+    return restore_pair(np.asarray(original), np.asarray(ai), mask, preset)[0]
