@@ -19,6 +19,7 @@ import numpy as np
 from processing.image_io import (DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, check_output_path,
                                  encode_image, output_format, read_image, read_mask, write_bytes_safely,
                                  write_image)
+from processing.landmarks import FaceModelError
 from processing.settings import (METHOD_LABELS, METHODS, SECTIONS, MaskSettings, Preset, SettingsError,
                                  number_text)
 
@@ -295,7 +296,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("retexture: interrupted; nothing half-written was left behind.", file=sys.stderr)
         return 130
-    except (CliError, ImageReadError, ImageWriteError, SettingsError, ValueError, OSError) as exc:
+    except (CliError, ImageReadError, ImageWriteError, SettingsError, FaceModelError, ValueError, OSError) as exc:
         if os.environ.get("RETEXTURE_DEBUG"):
             raise
         print(f"retexture: error: {_one_line(exc)}", file=sys.stderr)

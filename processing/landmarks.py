@@ -1,29 +1,33 @@
 """Face landmarks for every face in a photo: 478 Face Mesh points per face.
 
 This is the only module of Retexture that imports mediapipe, and it does so
-lazily, inside functions, so that ``import processing`` stays light.
+lazily, inside functions, so that ``import processing`` stays light. It uses
+mediapipe's Tasks API: ``FaceLandmarker`` for the mesh and ``FaceDetector``
+for candidates, both from ``face_landmarker.task``, a file shipped inside
+Retexture (``processing/models/``; mediapipe itself ships no models and would
+download them) and checked against its sha256 before use.
 
 How faces are found
 -------------------
-Face Mesh alone only sees faces that fill a good part of the frame. So:
+The landmarker alone only sees faces that fill a good part of the frame. So:
 
 1. Work on a downscaled copy (long side ``WORK_SIDE`` px).
-2. Collect face *candidates*: the short-range detector on the whole frame,
-   as is and upside down (big faces; it also finds faces lying at +-90
-   degrees, and it is cheap), and the
-   full-range detector on the upright whole frame and on overlapping tiles
-   (small faces). Tiles are searched at another quarter turn only when a face
-   was found lying that way or no face at all (a photo shot sideways), which
-   keeps the common upright case cheap.
+2. Collect face *candidates* with the short-range face detector, which finds
+   faces 15 % to 50 % of its input wide and tolerates roll: on the whole
+   frame (as is, and upside down), then on two levels of overlapping tiles
+   (``TILE_LEVELS``) for smaller faces. Tiles are searched at another quarter
+   turn only when a face was found lying that way or no face at all (a photo
+   shot sideways), which keeps the common upright case cheap.
 3. Merge duplicate candidates (non-maximum suppression).
 4. Cut an upright, anti-aliased crop around each candidate from the
-   full-resolution image and run Face Mesh on it. Keep only the faces Face Mesh
-   confirms (its own detector and face-presence score must both agree, and
-   the landmarks must have a plausible geometry and sit on the candidate).
+   full-resolution image and run the landmarker on it. Keep only the faces it
+   confirms (its own detector must score ``MIN_CONFIRM_SCORE``, and the
+   landmarks must have a plausible geometry and sit on the candidate).
 5. Map the landmarks back to full-resolution pixel coordinates.
 
-All mediapipe calls go through one lock: the legacy graphs are not thread safe
-and Streamlit serves sessions on threads.
+One landmarker and one detector serve the whole process, behind one lock
+(Streamlit serves sessions on threads), and :func:`close` frees them; it runs
+at interpreter exit too. Their native log lines are kept off stderr.
 
 Left and right are the *subject's* left and right, as in mediapipe: on an
 unmirrored photo the subject's left eye is on the right of the picture.
@@ -31,11 +35,21 @@ unmirrored photo the subject's left eye is on the right of the picture.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import functools
+import hashlib
+import io
 import math
+import os
+import re
+import sys
+import tempfile
 import threading
+import zipfile
 from collections import defaultdict, deque
 from dataclasses import dataclass
+from importlib import resources
 
 import cv2
 import numpy as np
@@ -46,24 +60,33 @@ from processing.dtypes import to_rgb_uint8
 #: Its tiles are then ~300 px, above the detector's 192 px input: more pixels
 #: would only be thrown away by the detector's own resize.
 WORK_SIDE = 768
-#: Tile side and overlap as fractions of the long side. A face 5 % of the long
-#: side is then ~25 px at the detector's input (it misses some below ~20 px);
-#: faces up to the overlap fit whole in some tile, bigger ones are found on
-#: the whole frame.
-TILE_SIDE = 0.4
-TILE_OVERLAP = 0.12
-#: Side (px) of the upright crop handed to Face Mesh, around one candidate.
+#: Tile levels below the whole frame: (side, overlap) as fractions of the long
+#: side. The detector finds faces from 15 % of its input wide, and a face up to
+#: the overlap fits whole in some tile: the whole frame covers faces from 15 %
+#: of the long side, tiles of 1/2 from 7.5 % to 25 %, tiles of 1/4 from 3.75 %
+#: to 10 % (24 tiles on a 3:2 frame; every tile costs ~2.3 ms).
+TILE_LEVELS = ((0.5, 0.25), (0.25, 0.1))
+#: Side (px) of the upright crop handed to the landmarker, around one candidate.
 CROP_SIDE = 320
 #: Crop side as a multiple of the detector's face box (room for forehead, chin).
 CROP_SCALE = 2.2
-#: Long side (px) of the copy searched whole, for big faces at any quarter turn.
-WHOLE_SIDE = 480
 #: Minimum detector score for a candidate.
 MIN_CANDIDATE_SCORE = 0.5
-#: Minimum score of Face Mesh's own detector on the upright crop. Real faces,
-#: even 5 % ones, score 0.8-0.95 there; patterns that fool the first detector
-#: (colour wheels, rocket tips) score 0.5-0.6.
-MIN_CONFIRM_SCORE = 0.7
+#: Minimum score of the landmarker's own detector on the upright crop. Real
+#: faces, even 5 % ones, score 0.87-0.94 there; what fools the first detector
+#: (colour wheels, rocket tips, a spacesuit collar beside a face) 0.5-0.73.
+MIN_CONFIRM_SCORE = 0.8
+#: Detector box side per mesh height (chin to mesh top), for a crop made from landmarks.
+MESH_TO_BOX = 0.9
+#: At most this many faces per crop (a neighbour may show at the edge).
+FACES_PER_CROP = 3
+
+#: The face model: Google's MediaPipe Face Landmarker bundle (Apache-2.0), with
+#: its face detector inside. ``processing/models/README.md`` says where it
+#: comes from.
+MODEL_PACKAGE = "processing.models"
+MODEL_FILE = "face_landmarker.task"
+MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 
 # Named landmarks used for geometry (subject's left/right).
 FOREHEAD_TOP = 10
@@ -166,10 +189,15 @@ def _hops(graph: dict[int, set[int]], a: int, b: int) -> int:
     return 10**6
 
 
+def _edges(name: str) -> list[tuple[int, int]]:
+    """Mesh edge set ``name`` (``"TESSELATION"``, ``"LIPS"``...) as index pairs."""
+    from mediapipe.tasks.python.vision.face_landmarker import FaceLandmarksConnections
+    return [(c.start, c.end) for c in getattr(FaceLandmarksConnections, f"FACE_LANDMARKS_{name}")]
+
+
 def _mesh_graph() -> dict[int, set[int]]:
-    from mediapipe.python.solutions import face_mesh_connections as fmc
     graph: dict[int, set[int]] = defaultdict(set)
-    for a, b in fmc.FACEMESH_TESSELATION:
+    for a, b in _edges("TESSELATION"):
         graph[a].add(b)
         graph[b].add(a)
     return graph
@@ -203,27 +231,25 @@ def polygon_indices() -> dict[str, tuple[int, ...]]:
         ``'right_nostril'`` and ``'nose'`` (vertices of the nose outline; take
         their convex hull) -> tuple of landmark indices, in outline order.
     """
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
     graph = _mesh_graph()
     out = {
-        "face_oval": _closed_polygon(fmc.FACEMESH_FACE_OVAL, graph),
-        "left_eye": _closed_polygon(fmc.FACEMESH_LEFT_EYE, graph),
-        "right_eye": _closed_polygon(fmc.FACEMESH_RIGHT_EYE, graph),
-        "left_brow": _closed_polygon(fmc.FACEMESH_LEFT_EYEBROW, graph),
-        "right_brow": _closed_polygon(fmc.FACEMESH_RIGHT_EYEBROW, graph),
-        "left_iris": _closed_polygon(fmc.FACEMESH_LEFT_IRIS, graph),
-        "right_iris": _closed_polygon(fmc.FACEMESH_RIGHT_IRIS, graph),
+        "face_oval": _closed_polygon(_edges("FACE_OVAL"), graph),
+        "left_eye": _closed_polygon(_edges("LEFT_EYE"), graph),
+        "right_eye": _closed_polygon(_edges("RIGHT_EYE"), graph),
+        "left_brow": _closed_polygon(_edges("LEFT_EYEBROW"), graph),
+        "right_brow": _closed_polygon(_edges("RIGHT_EYEBROW"), graph),
+        "left_iris": _closed_polygon(_edges("LEFT_IRIS"), graph),
+        "right_iris": _closed_polygon(_edges("RIGHT_IRIS"), graph),
     }
-    # FACEMESH_LIPS is two rings. The outer one borders skin: its vertices have
-    # mesh neighbours outside both rings; the inner one only borders the lips.
-    rings = [c for c, closed in _chain_edges(fmc.FACEMESH_LIPS) if closed]
+    # The lips edge set is two rings. The outer one borders skin: its vertices
+    # have mesh neighbours outside both rings; the inner one only borders the lips.
+    rings = [c for c, closed in _chain_edges(_edges("LIPS")) if closed]
     lip_vertices = set().union(*rings)
     outside = [sum(len(graph[v] - lip_vertices) for v in ring) for ring in rings]
     order = np.argsort(outside)[::-1]
     out["lips"] = tuple(rings[order[0]])
     out["lips_inner"] = tuple(rings[order[1]])
-    out["nose"] = tuple(sorted({v for e in fmc.FACEMESH_NOSE for v in e}))
+    out["nose"] = tuple(sorted({v for e in _edges("NOSE") for v in e}))
     out["left_nostril"] = LEFT_NOSTRIL
     out["right_nostril"] = RIGHT_NOSTRIL
     return out
@@ -233,26 +259,138 @@ def polygon_indices() -> dict[str, tuple[int, ...]]:
 # Models
 # --------------------------------------------------------------------------
 
-def _model(name: str):
-    """The process-wide mediapipe graph ``name``; call with ``_LOCK`` held."""
-    if name not in _MODELS:
-        import mediapipe as mp
-        if name == "mesh":
-            _MODELS[name] = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=3, refine_landmarks=True,
-                min_detection_confidence=MIN_CONFIRM_SCORE)
-        else:
-            # "far" (full range) finds small faces in tiles, upright only;
-            # "near" (short range) finds big faces and tolerates any roll.
-            _MODELS[name] = mp.solutions.face_detection.FaceDetection(
-                model_selection=1 if name == "far" else 0,
-                min_detection_confidence=MIN_CANDIDATE_SCORE)
-    return _MODELS[name]
+class FaceModelError(RuntimeError):
+    """The face model file is missing or is not the one Retexture shipped."""
 
 
-def _process(name: str, rgb: np.ndarray):
+def model_bytes(path=None) -> bytes:
+    """The face model's bytes, checked against :data:`MODEL_SHA256`.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Where to read the model; default: the copy inside the installed package.
+
+    Raises
+    ------
+    FaceModelError
+        When the file is missing or its sha256 differs (one sentence).
+    """
+    source = resources.files(MODEL_PACKAGE).joinpath(MODEL_FILE) if path is None else path
+    try:
+        data = source.read_bytes() if hasattr(source, "read_bytes") else open(source, "rb").read()
+    except OSError:
+        raise FaceModelError(f"The face model {MODEL_FILE} is missing from {source}: "
+                             "reinstall Retexture to get it back.") from None
+    if hashlib.sha256(data).hexdigest() != MODEL_SHA256:
+        raise FaceModelError(f"The face model {source} is not the file Retexture shipped "
+                             "(its sha256 differs): reinstall Retexture to get it back.")
+    return data
+
+
+# Native log lines: glog/absl ("W0000 00:00:17... file.cc:12] ..."), TFLite and
+# LiteRT ("INFO: ...") and absl's warning about logging before InitGoogle.
+_NATIVE_LOG = re.compile(rb"^([IWEF]\d{4} [\d:.]+\s+\d+ \S+:\d+\]"
+                         rb"|(INFO|WARNING|ERROR|VERBOSE): )")
+
+
+@contextlib.contextmanager
+def _native_logs_hidden():
+    """Keep mediapipe's and TFLite's log lines off stderr while the block runs.
+
+    They write from C++ straight to file descriptor 2, which no Python setting
+    reaches. Descriptor 2 goes to a temporary file for the block; afterwards
+    every line that is not a native log line (another thread's message, a
+    Python warning) is written to the real stderr, so nothing else is lost.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, AttributeError, ValueError):
+        yield  # no stderr to protect (pythonw, closed stream)
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = [line for line in sink.read().splitlines(keepends=True) if not _NATIVE_LOG.match(line)]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
+class _Models:
+    """The process's landmarker and detector, made on first use."""
+
+    def __init__(self):
+        self.landmarker = None
+        self.detector = None
+        self._buffers: tuple[bytes, ...] = ()  # kept alive while the C side may read them
+
+    def open(self):
+        if self.landmarker is not None:
+            return self
+        bundle = model_bytes()
+        detector = zipfile.ZipFile(io.BytesIO(bundle)).read("face_detector.tflite")
+        with _native_logs_hidden():
+            from mediapipe.tasks.python import BaseOptions, vision
+            self.landmarker = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
+                base_options=BaseOptions(model_asset_buffer=bundle),
+                num_faces=FACES_PER_CROP, min_face_detection_confidence=MIN_CONFIRM_SCORE))
+            self.detector = vision.FaceDetector.create_from_options(vision.FaceDetectorOptions(
+                base_options=BaseOptions(model_asset_buffer=detector),
+                min_detection_confidence=MIN_CANDIDATE_SCORE))
+        self._buffers = (bundle, detector)
+        # Before interpreter shutdown stops mediapipe's dispatch threads (they
+        # stop in threading's exit hooks, which run before atexit's and in the
+        # reverse order of registration): closing later prints tracebacks.
+        getattr(threading, "_register_atexit", atexit.register)(close)
+        return self
+
+    def close(self):
+        with _native_logs_hidden():
+            for model in (self.landmarker, self.detector):
+                if model is not None:
+                    model.close()
+        self.landmarker = self.detector = None
+        self._buffers = ()
+
+
+_LOCK = threading.Lock()
+_MODELS = _Models()
+
+
+def open_models() -> None:
+    """Load the face model now (it is otherwise loaded by the first search)."""
     with _LOCK:
-        return _model(name).process(np.ascontiguousarray(rgb))
+        _MODELS.open()
+
+
+def close() -> None:
+    """Free the landmarker and detector; the next search loads them again.
+
+    Runs at interpreter exit too: mediapipe's own clean-up at that point
+    prints a traceback.
+    """
+    with _LOCK:
+        _MODELS.close()
+
+
+def _run(which: str, rgb: np.ndarray):
+    """Landmarker (``"mesh"``) or detector (``"detect"``) on an RGB uint8 image."""
+    import mediapipe as mp
+
+    image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+    with _LOCK, _native_logs_hidden():
+        models = _MODELS.open()
+        return (models.landmarker if which == "mesh" else models.detector).detect(image)
 
 
 # --------------------------------------------------------------------------
@@ -313,31 +451,29 @@ class _Candidate:
     score: float
 
 
-def _detect(model: str, rgb: np.ndarray, k: int, offset: tuple[float, float],
-            frame: tuple[int, int], zoom: float = 1.0) -> list[_Candidate]:
-    """Run detector ``model`` on ``rgb``: a tile of the frame rotated by ``k`` quarter turns.
+def _detect(rgb: np.ndarray, k: int, offset: tuple[float, float],
+            frame: tuple[int, int]) -> list[_Candidate]:
+    """Run the detector on ``rgb``: a tile of the frame rotated by ``k`` quarter turns.
 
-    ``offset`` is the tile's corner in the rotated frame and ``zoom`` the tile's
-    pixels per frame pixel; ``frame`` is the (w, h) of the unrotated frame.
+    ``offset`` is the tile's corner in the rotated frame and ``frame`` the
+    (w, h) of the unrotated frame, in work pixels.
     """
-    result = _process(model, rgb)
-    if not result.detections:
-        return []
+    result = _run("detect", rgb)
     th, tw = rgb.shape[:2]
     fw, fh = frame
     out = []
     for det in result.detections:
-        box = det.location_data.relative_bounding_box
-        kp = np.array([(p.x, p.y) for p in det.location_data.relative_keypoints[:2]], np.float32)
-        corners = np.array([[box.xmin, box.ymin], [box.xmin + box.width, box.ymin + box.height]],
-                           np.float32)
-        pts = np.concatenate([corners, kp]) * (tw, th) / zoom + offset
+        box = det.bounding_box  # pixels of the tile
+        kp = np.array([(p.x * tw, p.y * th) for p in det.keypoints[:2]], np.float32)
+        corners = np.array([[box.origin_x, box.origin_y],
+                            [box.origin_x + box.width, box.origin_y + box.height]], np.float32)
+        pts = np.concatenate([corners, kp]) + offset
         pts = _rot_point_back(pts, k, fw, fh) if k else pts
         c = pts[:2].mean(axis=0)
-        side = float(max(box.width * tw, box.height * th)) / zoom
+        side = float(max(box.width, box.height))
         eye_r, eye_l = pts[2], pts[3]
         angle = math.atan2(float(eye_l[1] - eye_r[1]), float(eye_l[0] - eye_r[0]))
-        out.append(_Candidate(c, side, angle, float(det.score[0])))
+        out.append(_Candidate(c, side, angle, float(det.categories[0].score)))
     return out
 
 
@@ -371,32 +507,27 @@ def _candidates(work: np.ndarray, whole=(0, 2), tiled=(0,)) -> list[_Candidate]:
     """Face candidates in the work image, in work pixels.
 
     ``whole``: quarter turns at which the whole frame is searched for big faces
-    (short-range detector on a small copy: cheap, and it tolerates roll).
-    ``tiled``: quarter turns at which the whole frame and overlapping tiles
-    are searched for small faces (full-range detector, which wants faces upright).
+    (it tolerates roll, so upright and upside down find faces at any angle).
+    ``tiled``: quarter turns at which the tile levels are searched for small
+    faces (the detector wants small faces nearer upright).
     """
     h, w = work.shape[:2]
     out: list[_Candidate] = []
-    if whole:
-        small, zoom = _downscale(work, WHOLE_SIDE)
-        for k in whole:
-            out += _detect("near", np.rot90(small, k), k, (0, 0), (w, h), zoom)
+    for k in whole:
+        out += _detect(np.rot90(work, k), k, (0, 0), (w, h))
     for k in tiled:
         rot = np.rot90(work, k) if k else work
         rh, rw = rot.shape[:2]
         long_side = max(rw, rh)
-        # Whole frame with the full-range model too: it finds upright faces
-        # from ~10 % of the long side, bigger than the tiles' overlap.
-        out += _detect("far", rot, k, (0, 0), (w, h))
-        side = max(192, int(TILE_SIDE * long_side))
-        if side < long_side:
-            for x0, y0, x1, y1 in _tiles(rw, rh, side, int(TILE_OVERLAP * long_side)):
-                out += _detect("far", rot[y0:y1, x0:x1], k, (x0, y0), (w, h))
+        for side, overlap in TILE_LEVELS:
+            side_px = int(side * long_side)
+            for x0, y0, x1, y1 in _tiles(rw, rh, side_px, int(overlap * long_side)):
+                out += _detect(rot[y0:y1, x0:x1], k, (x0, y0), (w, h))
     return out
 
 
 # --------------------------------------------------------------------------
-# Face Mesh on crops
+# Landmarks on crops
 # --------------------------------------------------------------------------
 
 def _upright_crop(image: np.ndarray, center: np.ndarray, side: float, angle: float,
@@ -455,7 +586,27 @@ def _plausible(points: np.ndarray) -> bool:
 
 
 def _mesh_on_candidate(image: np.ndarray, work: np.ndarray, cand: _Candidate, work_scale: float):
-    """Face Mesh on an upright crop around ``cand``; full-res points or None."""
+    """The landmarker around ``cand``, then again around what it found; full-res points or None.
+
+    The second pass is cut square to the face's own eye line and size, not to
+    the detector's coarser box: the same face then gets the same landmarks
+    whichever way the photo is turned (skin masks of a group photo and of the
+    same photo turned a quarter agree to IoU >= 0.94 per face with it, 0.91
+    without it).
+    """
+    first = _mesh_in_crop(image, work, cand, work_scale)
+    if first is None:
+        return None
+    eye = first[LEFT_EYE_OUTER] - first[RIGHT_EYE_OUTER]
+    around = _Candidate(center=(first.min(axis=0) + first.max(axis=0)) / 2 * work_scale,
+                        side=MESH_TO_BOX * float(np.linalg.norm(first[FOREHEAD_TOP] - first[CHIN])) * work_scale,
+                        angle=math.atan2(float(eye[1]), float(eye[0])), score=cand.score)
+    again = _mesh_in_crop(image, work, around, work_scale)
+    return first if again is None else again
+
+
+def _mesh_in_crop(image: np.ndarray, work: np.ndarray, cand: _Candidate, work_scale: float):
+    """The landmarker on an upright crop around ``cand``; full-res points or None."""
     side = cand.side * CROP_SCALE
     if side >= CROP_SIDE or work_scale == 1.0:
         # The work copy has all the pixels the crop needs: skip the full-res read.
@@ -465,12 +616,12 @@ def _mesh_on_candidate(image: np.ndarray, work: np.ndarray, cand: _Candidate, wo
         # Small face: cut it from the full-resolution image.
         crop, to_image = _upright_crop(image, cand.center / work_scale, side / work_scale,
                                        cand.angle, CROP_SIDE)
-    result = _process("mesh", crop)
-    if not result.multi_face_landmarks:
+    result = _run("mesh", crop)
+    if not result.face_landmarks:
         return None
     best, best_d = None, np.inf
-    for face in result.multi_face_landmarks:
-        uv = np.array([(p.x, p.y) for p in face.landmark], np.float64) * CROP_SIDE
+    for face in result.face_landmarks:
+        uv = np.array([(p.x, p.y) for p in face], np.float64) * CROP_SIDE
         d = float(np.linalg.norm(uv.mean(axis=0) - CROP_SIDE / 2))
         if d < best_d:
             best, best_d = uv, d

@@ -17,6 +17,7 @@ import pytest
 import skimage.data
 from skimage.measure import points_in_poly
 
+from tests.face_scenes import face_crop, group_photo, textured_canvas
 from processing.skin_mask import (FaceMask, SkinMaskProposal, clip_polygon, grow_polygon, propose_skin_mask,
                                   skin_mask_from_landmarks)
 
@@ -54,15 +55,6 @@ def _check_points(mask, transform=lambda x, y: (x, y)):
     for name, (x, y) in NOT_SKIN.items():
         u, v = transform(x, y)
         assert mask[v, u] < 0.1, f"{name} at {(u, v)} should be excluded, mask is {mask[v, u]:.2f}"
-
-
-def _textured_canvas(h, w, seed=0):
-    """Smooth colour gradient plus fine noise: neither flat nor face-like."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack([120 + 60 * xx / w, 140 + 40 * yy / h, 150 - 30 * xx / w], axis=-1)
-    noise = cv2.GaussianBlur(rng.normal(0, 12, (h, w, 3)).astype(np.float32), (0, 0), 1.5)
-    return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------
@@ -125,7 +117,7 @@ def test_mirrored_astronaut(astronaut):
 def test_small_face_in_large_canvas(astronaut):
     # The face crop is 15 % of the frame's width, on a textured background.
     x0, y0, x1, y1 = 150, 30, 300, 210
-    canvas = _textured_canvas(750, 1000)
+    canvas = textured_canvas(750, 1000)
     ox, oy = 610, 420
     canvas[oy:oy + y1 - y0, ox:ox + x1 - x0] = astronaut[y0:y1, x0:x1]
     p = propose_skin_mask(canvas)
@@ -158,40 +150,6 @@ def test_bad_input():
 # Many faces, no face, patterns
 # --------------------------------------------------------------------------
 
-def _face_crop(astronaut):
-    """The astronaut's head: the face is ~95 px wide inside this 185 px crop."""
-    return astronaut[20:215, 135:320], (FACE_CENTER[0] - 135, FACE_CENTER[1] - 20)
-
-
-def _group_photo(astronaut):
-    """Six heads, faces 5.5 % to 20 % of the long side wide, on a textured canvas.
-
-    Returns the canvas and the (x, y) of each pasted face's middle.
-    """
-    crop, (cx, cy) = _face_crop(astronaut)
-    w, h = 1600, 1067
-    canvas = _textured_canvas(h, w, seed=1)
-    # (face width / long side, x, y, look): the crops do not overlap; one
-    # mirrored, one warmer, one darker.
-    placements = [(0.055, 80, 120, "plain"), (0.06, 1100, 800, "warm"), (0.07, 600, 700, "mirror"),
-                  (0.10, 560, 60, "dark"), (0.15, 20, 540, "plain"), (0.20, 960, 20, "plain")]
-    centers = []
-    for frac, x, y, look in placements:
-        s = frac * w / 95
-        face = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC)
-        fcx = cx * s
-        if look == "mirror":
-            face, fcx = face[:, ::-1], face.shape[1] - cx * s
-        elif look == "warm":
-            face = np.clip(face * np.array([1.1, 0.95, 0.85]), 0, 255).astype(np.uint8)
-        elif look == "dark":
-            face = (face * 0.6).astype(np.uint8)
-        fh, fw = face.shape[:2]
-        canvas[y:y + fh, x:x + fw] = face
-        centers.append((x + fcx, y + cy * s))
-    return canvas, centers
-
-
 def _match_faces(faces, centers):
     """Each pasted face's middle lies in exactly one found face's box, one to one."""
     assert len(faces) == len(centers)
@@ -204,7 +162,7 @@ def _match_faces(faces, centers):
 
 
 def test_group_of_faces(astronaut):
-    canvas, centers = _group_photo(astronaut)
+    canvas, centers = group_photo(astronaut)
     p = propose_skin_mask(canvas)
     assert len(p.faces) == len(centers), p.message
     assert p.message == f"Found {len(centers)} faces."
@@ -213,7 +171,7 @@ def test_group_of_faces(astronaut):
 
 def test_sideways_group_photo(astronaut):
     # The whole photo turned a quarter: the small faces are found too.
-    canvas, centers = _group_photo(astronaut)
+    canvas, centers = group_photo(astronaut)
     p = propose_skin_mask(np.ascontiguousarray(np.rot90(canvas, 1)))
     assert len(p.faces) == len(centers), p.message
     _match_faces(p.faces, [(y, canvas.shape[1] - x) for x, y in centers])
@@ -221,10 +179,10 @@ def test_sideways_group_photo(astronaut):
 
 @pytest.mark.parametrize("where", [(40, 40), (700, 450), (1400, 900)])
 def test_face_five_percent_wide(astronaut, where):
-    crop, _ = _face_crop(astronaut)
+    crop, _ = face_crop(astronaut)
     s = 0.05 * 1600 / 95
     face = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-    canvas = _textured_canvas(1067, 1600, seed=2)
+    canvas = textured_canvas(1067, 1600, seed=2)
     x, y = where
     canvas[y:y + face.shape[0], x:x + face.shape[1]] = face
     p = propose_skin_mask(canvas)
@@ -247,7 +205,7 @@ def test_patterns_give_no_face(pattern):
     elif pattern == "checkerboard":
         image = np.repeat(np.tile(skimage.data.checkerboard(), (5, 7))[..., None], 3, axis=2)
     elif pattern == "noise":
-        image = _textured_canvas(900, 1200, seed=3)
+        image = textured_canvas(900, 1200, seed=3)
     else:  # these two fooled the first face detector once
         image = getattr(skimage.data, pattern)()
     p = propose_skin_mask(image)

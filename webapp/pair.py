@@ -20,6 +20,7 @@ import streamlit as st
 from processing.align import AlignmentError
 from processing.demo import DEMO_NAMES, demo_files
 from processing.image_io import ImageReadError
+from processing.landmarks import FaceModelError
 from processing.pipeline import PreparedPair, prepare_pair
 from processing.settings import Preset
 from webapp import display
@@ -119,7 +120,7 @@ def load_pair(original: tuple[str, bytes], ai: tuple[str, bytes], align: bool,
         return load_pair_cached(key, bool(align), o_bytes, o_name, a_bytes, a_name, is_demo)
     except PairError:
         raise
-    except (ImageReadError, AlignmentError) as exc:
+    except (ImageReadError, AlignmentError, FaceModelError) as exc:
         raise PairError(str(exc)) from None
     except MemoryError:
         raise PairError("These images are too large for the memory available: try smaller exports.") from None

@@ -19,6 +19,7 @@ from processing.batch.pairing import PairJob
 from processing.batch.report import (RESERVED_NAMES, input_fingerprints, new_record, one_line,
                                      texture_ratios, write_thumbs)
 from processing.image_io import FORMAT_SUFFIX, SUFFIX_FORMAT, ImageReadError, ImageWriteError, write_image
+from processing.landmarks import FaceModelError
 from processing.settings import Preset, SettingsError
 
 NO_FACE = ("No face found: nothing was written for this file (put a mask for it in the "
@@ -42,8 +43,6 @@ def _worker_init(threads: int, quiet: bool) -> None:
     """Pool worker start: Ctrl-C is the parent's business, SIGTERM cleans up."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if quiet:
         # mediapipe/TFLite log from C++ straight to fd 2, over the progress bar;
         # real errors come back to the parent as exceptions.
@@ -88,7 +87,7 @@ def process_pair(job: PairJob, preset: Preset, thumb_dir: str | None = None,
         rec["status"] = "done"
     except _Terminated:
         os._exit(1)  # the atomic writer has removed its temp file on the way out
-    except (ImageReadError, ImageWriteError, SettingsError, ValueError, OSError) as exc:
+    except (ImageReadError, ImageWriteError, SettingsError, FaceModelError, ValueError, OSError) as exc:
         rec["error"] = one_line(exc)
     except MemoryError:
         rec["error"] = "Not enough memory for this image: run the batch with fewer --jobs."

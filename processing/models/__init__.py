@@ -1,0 +1,1 @@
+"""Model files shipped with Retexture (read through ``importlib.resources``)."""
