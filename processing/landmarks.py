@@ -50,6 +50,7 @@ import zipfile
 from collections import defaultdict, deque
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -102,10 +103,6 @@ LEFT_EYE_OUTER = 263
 # face (subject's right), and the left ring is the mesh's mirror vertices.
 RIGHT_NOSTRIL = (79, 237, 239, 238, 20, 241, 242, 97, 99, 60)
 LEFT_NOSTRIL = (309, 457, 459, 458, 250, 461, 462, 326, 328, 290)
-
-_LOCK = threading.Lock()
-_MODELS: dict[str, object] = {}
-
 
 @dataclass(frozen=True)
 class FaceLandmarks:
@@ -276,9 +273,9 @@ def model_bytes(path=None) -> bytes:
     FaceModelError
         When the file is missing or its sha256 differs (one sentence).
     """
-    source = resources.files(MODEL_PACKAGE).joinpath(MODEL_FILE) if path is None else path
+    source = resources.files(MODEL_PACKAGE).joinpath(MODEL_FILE) if path is None else Path(path)
     try:
-        data = source.read_bytes() if hasattr(source, "read_bytes") else open(source, "rb").read()
+        data = source.read_bytes()
     except OSError:
         raise FaceModelError(f"The face model {MODEL_FILE} is missing from {source}: "
                              "reinstall Retexture to get it back.") from None
@@ -333,6 +330,7 @@ class _Models:
         self.landmarker = None
         self.detector = None
         self._buffers: tuple[bytes, ...] = ()  # kept alive while the C side may read them
+        self._exit_hook_set = False
 
     def open(self):
         if self.landmarker is not None:
@@ -348,6 +346,9 @@ class _Models:
                 base_options=BaseOptions(model_asset_buffer=detector),
                 min_detection_confidence=MIN_CANDIDATE_SCORE))
         self._buffers = (bundle, detector)
+        if self._exit_hook_set:
+            return self
+        self._exit_hook_set = True
         # Before interpreter shutdown stops mediapipe's dispatch threads (they
         # stop in threading's exit hooks, which run before atexit's and in the
         # reverse order of registration): closing later prints tracebacks.

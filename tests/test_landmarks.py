@@ -54,10 +54,7 @@ def _turn_points(points: np.ndarray, k: int, shape) -> np.ndarray:
 
 
 def _mask(points: np.ndarray, shape) -> np.ndarray:
-    h, w = shape[:2]
-    x0, y0 = np.floor(points.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + 1
-    face = FaceLandmarks(points, (max(0, x0), max(0, y0), min(w, x1), min(h, y1)), 1.0, 0.0)
+    face = FaceLandmarks(points, landmarks._bbox(points, shape[1], shape[0]), 1.0, 0.0)
     return skin_mask_from_landmarks([face], shape, 0.25, 0.04).mask > 0.5
 
 
