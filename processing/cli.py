@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from processing.image_io import (DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, check_output_path,
-                                 encode_image, output_format, read_image, read_mask, write_bytes_safely,
-                                 write_image)
+from processing.command_files import CommandFiles
+from processing.image_io import (DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, encode_image, output_format,
+                                 read_image, read_mask)
 from processing.landmarks import FaceModelError
 from processing.settings import (METHOD_LABELS, METHODS, SECTIONS, MaskSettings, Preset, SettingsError,
                                  number_text)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+#: The largest --max-pixels accepted: a 1-gigapixel photo is beyond any camera's single frame.
+MAX_MEGAPIXELS = 1000
 
 #: Titles of the option groups, in the retoucher's words.
 GROUP_TITLES = {"match": "match", "synthetic": "synthetic grain", "graft": "high-pass graft",
@@ -56,6 +59,41 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+# --- Numbers on the command line ---------------------------------------------------------------
+
+def _abbreviated(text: str, limit: int = 24) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def whole_number(text: str) -> int:
+    """An int option: plain digits only, and short enough to be a setting (Python
+    itself refuses to convert more than 4300 digits, with a message about its own internals)."""
+    digits = text.strip().lstrip("+-")
+    if not digits.isdigit() or not digits.isascii() or len(digits) > 30:
+        raise argparse.ArgumentTypeError(f"'{_abbreviated(text)}' is not a whole number")
+    return int(text)
+
+
+def finite_number(text: str) -> float:
+    """A float option that is a real, finite number (no 'inf' or 'nan')."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{_abbreviated(text)}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"'{_abbreviated(text)}' is not a finite number")
+    return value
+
+
+def megapixels(text: str) -> float:
+    """--max-pixels: a finite number of megapixels above 0 and at most MAX_MEGAPIXELS."""
+    value = finite_number(text)
+    if not 0 < value <= MAX_MEGAPIXELS:
+        raise argparse.ArgumentTypeError(f"give a number of megapixels above 0 and at most {MAX_MEGAPIXELS} "
+                                         f"(got {_abbreviated(text)})")
+    return value
+
+
 # --- Options generated from the settings -----------------------------------------------------
 
 def _method_options() -> dict[str, tuple[object, list[str]]]:
@@ -83,7 +121,8 @@ def _add_setting(group, flag: str, spec, sections: list[str]) -> None:
     else:
         default_text = "default " + ", ".join(f"{GROUP_TITLES[s]} {number_text(v)}" for s, v in defaults.items())
     text = f"{spec.help} ({spec.range_text()}; {default_text})"
-    kwargs = {"choices": spec.choices} if spec.choices else {"type": int if spec.kind == "int" else float}
+    kwargs = {"choices": spec.choices} if spec.choices else {
+        "type": whole_number if spec.kind == "int" else finite_number}
     group.add_argument(f"--{flag}", dest=dest, metavar=None if spec.choices else "N", help=_help(text),
                        **kwargs)
 
@@ -146,10 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", default="auto",
                    help="'auto' (skin mask from face landmarks, the default), 'none' (whole image) or a mask image file")
     p.add_argument("--preset", help="JSON preset with the settings (options below override it)")
-    p.add_argument("--save-preset", metavar="FILE", help="also write the settings used to this JSON preset")
+    p.add_argument("--save-preset", metavar="FILE", help="also write the settings used to this .json preset (written with the result, "
+                        "or neither is)")
     p.add_argument("--no-align", action="store_true", help="do not align the original onto the retouched image")
-    p.add_argument("--max-pixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
-                   help="refuse images larger than this many megapixels (default 150)")
+    p.add_argument("--max-pixels", type=megapixels, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
+                   help=f"refuse images larger than this many megapixels (above 0, at most {MAX_MEGAPIXELS}; "
+                        f"default {number_text(DEFAULT_MAX_PIXELS / 1e6)})")
     add_setting_options(p)
 
     p = sub.add_parser("metrics", help="texture ratios of the AI image and a result, as JSON",
@@ -164,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image", help="the photo to find faces in")
     p.add_argument("-o", "--output", required=True, help="mask file to write (.png)")
     for spec in MaskSettings.specs():
-        p.add_argument(f"--{spec.name}", type=float, default=spec.default, metavar="F",
+        p.add_argument(f"--{spec.name}", type=finite_number, default=spec.default, metavar="F",
                        help=_help(f"{spec.help} ({spec.range_text()}; default {number_text(spec.default)})"))
 
     _add_batch_parser(sub)
@@ -184,7 +225,7 @@ def _add_batch_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
                    help="folder for the results and the report (created if missing; never an input folder)")
     p.add_argument("--preset", help="JSON preset with the settings (default: the built-in defaults)")
-    p.add_argument("--jobs", type=int, default=None,
+    p.add_argument("--jobs", type=whole_number, default=None,
                    help="worker processes (default: all cores; 1 = one at a time)")
     p.add_argument("--overwrite", action="store_true", help="redo pairs whose output already exists")
     p.add_argument("--suffix", default="",
@@ -203,11 +244,21 @@ def _add_batch_parser(sub) -> None:
 def cmd_restore(args) -> int:
     from processing.pipeline import apply, plan, prepare_pair
 
-    preset = preset_from_args(args)
+    files = CommandFiles()
+    files.read(args.original, "original")
+    files.read(args.retouched, "retouched photo")
     mask = args.mask
-    reads = [args.original, args.retouched] + ([mask] if mask not in ("auto", "none") else [])
-    out = check_output_path(args.output, reads)
+    if mask not in ("auto", "none"):
+        files.read(mask, "mask")
+    if args.preset:
+        files.read(args.preset, "preset")
+    out = files.write(args.output, "result")
+    preset_path = files.write(args.save_preset, "saved preset") if args.save_preset else None
+    files.check()  # every output against every input and the others, before any work
     fmt = output_format(out, None) if out.suffix else None
+    if preset_path is not None and preset_path.suffix.lower() != ".json":
+        raise CliError(f"Save the preset under a .json name (got {preset_path.name}).")
+    preset = preset_from_args(args)
     pair = prepare_pair(args.original, args.retouched, mask, preset, max_pixels=int(args.max_pixels * 1e6),
                         align_hint="drop --no-align")
     for note in pair.notes:
@@ -222,11 +273,13 @@ def cmd_restore(args) -> int:
     result = apply(restore_plan)
     ai = pair.retouched
     fmt = fmt or ai.format
-    written = write_image(out, result, ai, fmt=fmt, inputs=reads)
+    contents = {out: encode_image(result, fmt, ai.alpha, ai.icc_profile, ai.exif)}
+    if preset_path is not None:
+        contents[preset_path] = preset.to_json().encode()
+    files.write_all(contents)
     depth = {8: "8-bit", 16: "16-bit", 32: "32-bit float"}[ai.bit_depth] if fmt in ("PNG", "TIFF") else "8-bit"
-    print(f"Restored with {describe(preset)}; wrote {written} ({depth} {fmt}).")
-    if args.save_preset:
-        preset.save(args.save_preset)
+    saved = f" and the settings to {preset_path}" if preset_path is not None else ""
+    print(f"Restored with {describe(preset)}; wrote {out} ({depth} {fmt}){saved}.")
     return 0
 
 
@@ -255,15 +308,26 @@ def cmd_metrics(args) -> int:
     pixels = [im.pixels for im in images]
     pixels = [match_layout(p, pixels[1]) for p in pixels]
     mask = read_mask(args.mask, pixels[1].shape) if args.mask else None
+    if mask is not None and not np.any(mask > 0):
+        raise CliError(f"The mask {Path(args.mask).name} selects no pixels (it is black everywhere); "
+                       "there is nothing to measure.")
     report = texture_report(*pixels, mask)
-    print(json.dumps(report, indent=2, default=_json_number))
+    print(json.dumps(json_ready(report), indent=2, allow_nan=False))
     return 0
 
 
-def _json_number(x):
-    if isinstance(x, (np.floating, np.integer)):
-        return float(x)
-    raise TypeError(type(x).__name__)
+def json_ready(value):
+    """``value`` with numpy numbers as floats and undefined ones (NaN, infinity:
+    a band coarser than a tiny image, a ratio to a flat original) as ``None``,
+    which JSON writes as ``null``; strict JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, (float, np.floating, np.integer)) and not isinstance(value, bool):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
 
 
 def cmd_mask(args) -> int:
@@ -271,13 +335,19 @@ def cmd_mask(args) -> int:
     from processing.skin_mask import propose_skin_mask
 
     MaskSettings(forehead=args.forehead, feather=args.feather)  # validates the ranges
+    files = CommandFiles()
+    files.read(args.image, "photo")
+    given = Path(args.output)
+    if given.suffix.lower() not in (".png", ""):
+        raise CliError(f"Write the mask as PNG (got {given.name}); JPEG would blur its edges.")
+    # A bare name gets '.png'; an existing folder stays as given so that it is refused.
+    out = files.write(given if given.suffix or given.is_dir() else given.with_suffix(".png"), "mask")
+    files.check()
     image = read_image(args.image)
     proposal = propose_skin_mask(image.pixels, forehead=args.forehead, feather=args.feather)
-    out = Path(args.output)
-    if out.suffix.lower() not in (".png", ""):
-        raise CliError(f"Write the mask as PNG (got {out.name}); JPEG would blur its edges.")
-    write_bytes_safely(out.with_suffix(".png"), encode_image(to_uint8(proposal.mask), "PNG"), inputs=[args.image])
+    files.write_all({out: encode_image(to_uint8(proposal.mask), "PNG")})
     print(proposal.message)
+    print(f"Wrote {out}.")
     return 0
 
 

@@ -375,6 +375,10 @@ class Preset:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SettingsError(f"The preset is not valid JSON ({exc.__class__.__name__} at {getattr(exc, 'pos', '?')}).") from None
+        except RecursionError:  # thousands of nested brackets: no preset looks like that
+            raise SettingsError("The preset is nested too deeply to be a Retexture preset.") from None
+        except ValueError:  # Python refuses integers of more than 4300 digits
+            raise SettingsError("The preset holds a number too long to be any setting.") from None
         return cls.from_dict(data)
 
     def save(self, path, inputs=()) -> None:

@@ -326,7 +326,7 @@ def output_folder_missing(d):
 @case
 def output_parent_is_a_file(d):
     o, a = std_pair(d)
-    return ["restore", o, a, "-o", o / "out.png", "--mask", "none"], ("error", "does not exist")
+    return ["restore", o, a, "-o", o / "out.png", "--mask", "none"], ("error", "not a folder")
 
 
 @case
@@ -370,6 +370,226 @@ def unknown_output_extension(d):
     return ["restore", o, a, "-o", d / "out.bmpx", "--mask", "none"], ("error", "unknown file type")
 
 
+# --- Every output checked against every input and the other outputs, before any write ---------
+
+def _preset(d, name="p.json"):
+    (d / name).write_text(json.dumps({"method": "graft", "graft": {"radius": 2}}))
+    return d / name
+
+
+@case
+def save_preset_over_the_original(d):
+    o, a = std_pair(d)
+    return (["restore", o, a, "-o", d / "out.png", "--mask", "none", "--save-preset", o],
+            ("error", "is the original you gave"))
+
+
+@case
+def save_preset_over_the_result(d):
+    o, a = std_pair(d)
+    return (["restore", o, a, "-o", d / "out.png", "--mask", "none", "--save-preset", d / "out.png"],
+            ("error", "both be written to out.png"))
+
+
+@case
+def save_preset_over_the_preset_read(d):
+    o, a = std_pair(d)
+    p = _preset(d)
+    return (["restore", o, a, "-o", d / "out.png", "--preset", p, "--save-preset", p],
+            ("error", "is the preset you gave"))
+
+
+@case
+def result_over_the_mask(d):
+    o, a = std_pair(d)
+    save(d / "mask.png", np.full((H, W), 255, np.uint8))
+    return ["restore", o, a, "-o", d / "mask.png", "--mask", d / "mask.png"], ("error", "is the mask you gave")
+
+
+@case
+def result_over_the_preset_read(d):
+    o, a = std_pair(d)
+    p = _preset(d, "p.png")  # a preset under an image's name is still an input
+    return ["restore", o, a, "-o", p, "--mask", "none", "--preset", p], ("error", "is the preset you gave")
+
+
+@case
+def result_through_a_symlink_to_the_original(d):
+    o, a = std_pair(d)
+    (d / "link.png").symlink_to(o)
+    return ["restore", o, a, "-o", d / "link.png", "--mask", "none"], ("error", "is the original you gave")
+
+
+@case
+def result_on_a_hard_link_to_the_retouched(d):
+    o, a = std_pair(d)
+    (d / "hard.png").hardlink_to(a)
+    return ["restore", o, a, "-o", d / "hard.png", "--mask", "none"], ("error", "is the retouched photo you gave")
+
+
+@case
+def result_through_a_linked_folder(d):
+    o, a = std_pair(d)
+    (d / "same").symlink_to(d, target_is_directory=True)
+    return (["restore", o, a, "-o", d / "same" / "o.png", "--mask", "none"],
+            ("error", "is the original you gave"))
+
+
+@case
+def save_preset_through_a_symlink_to_the_mask(d):
+    o, a = std_pair(d)
+    save(d / "mask.png", np.full((H, W), 255, np.uint8))
+    (d / "p.json").symlink_to(d / "mask.png")
+    return (["restore", o, a, "-o", d / "out.png", "--mask", d / "mask.png", "--save-preset", d / "p.json"],
+            ("error", "is the mask you gave"))
+
+
+@case
+def save_preset_in_a_missing_folder(d):
+    o, a = std_pair(d)  # the result must not be written either
+    return (["restore", o, a, "-o", d / "out.png", "--mask", "none", "--save-preset", d / "nodir" / "p.json"],
+            ("error", "does not exist"))
+
+
+@case
+def save_preset_is_a_folder(d):
+    o, a = std_pair(d)
+    (d / "presets").mkdir()
+    return (["restore", o, a, "-o", d / "out.png", "--mask", "none", "--save-preset", d / "presets"],
+            ("error", "is a folder"))
+
+
+@case
+def save_preset_not_json_name(d):
+    o, a = std_pair(d)
+    return (["restore", o, a, "-o", d / "out.png", "--mask", "none", "--save-preset", d / "settings.jpg"],
+            ("error", ".json name"))
+
+
+@case
+def save_preset_with_the_result(d):
+    o, a = std_pair(d)
+    (d / "presets").mkdir()
+
+    def check(out, stdout):
+        from processing.settings import Preset
+
+        saved = Preset.load(d / "presets" / "used.json")
+        assert saved.method == "graft" and saved.graft.radius == 3
+        assert "used.json" in stdout
+    return (["restore", o, a, "-o", d / "out.png", "--mask", "none", "--method", "graft", "--radius", "3",
+             "--save-preset", d / "presets" / "used.json"], ok(check))
+
+
+@case
+def mask_output_is_a_folder(d):
+    _, a = std_pair(d)
+    (d / "sub").mkdir()
+    return ["mask", a, "-o", d / "sub"], ("error", "is a folder")
+
+
+@case
+def mask_output_over_its_photo(d):
+    _, a = std_pair(d)
+    return ["mask", a, "-o", a], ("error", "is the photo you gave")
+
+
+@case
+def mask_output_bare_name_over_its_photo(d):
+    _, a = std_pair(d)  # 'a' becomes 'a.png', the photo itself
+    return ["mask", a, "-o", d / "a"], ("error", "is the photo you gave")
+
+
+# --- Numbers and presets that only a hostile file would hold -----------------------------------
+
+@case
+def max_pixels_infinite(d):
+    o, a = std_pair(d)
+    return ["restore", o, a, "-o", d / "out.png", "--max-pixels", "inf"], ("usage", "not a finite number")
+
+
+@case
+def max_pixels_not_a_number(d):
+    o, a = std_pair(d)
+    return ["restore", o, a, "-o", d / "out.png", "--max-pixels", "nan"], ("usage", "not a finite number")
+
+
+@case
+def max_pixels_zero(d):
+    o, a = std_pair(d)
+    return ["restore", o, a, "-o", d / "out.png", "--max-pixels", "0"], ("usage", "above 0")
+
+
+@case
+def seed_of_5000_digits(d):
+    o, a = std_pair(d)
+    return (["restore", o, a, "-o", d / "out.png", "--method", "synthetic", "--seed", "9" * 5000],
+            ("usage", "not a whole number"))
+
+
+@case
+def radius_infinite(d):
+    o, a = std_pair(d)
+    return (["restore", o, a, "-o", d / "out.png", "--method", "graft", "--radius", "inf"],
+            ("usage", "not a finite number"))
+
+
+@case
+def preset_nested_100000_deep(d):
+    o, a = std_pair(d)
+    (d / "p.json").write_text("[" * 100_000)
+    return ["restore", o, a, "-o", d / "out.png", "--preset", d / "p.json"], ("error", "nested too deeply")
+
+
+@case
+def preset_seed_of_5000_digits(d):
+    o, a = std_pair(d)
+    (d / "p.json").write_text('{"method": "synthetic", "synthetic": {"seed": ' + "9" * 5000 + "}}")
+    return ["restore", o, a, "-o", d / "out.png", "--preset", d / "p.json"], ("error", "number too long")
+
+
+@case
+def preset_seed_infinite(d):
+    o, a = std_pair(d)
+    (d / "p.json").write_text('{"method": "synthetic", "synthetic": {"amount": Infinity}}')
+    return ["restore", o, a, "-o", d / "out.png", "--preset", d / "p.json"], ("error", "must be a number")
+
+
+@case
+def metrics_with_an_all_black_mask(d):
+    o, a = std_pair(d)
+    save(d / "mask.png", np.zeros((H, W), np.uint8))
+    return ["metrics", o, a, a, "--mask", d / "mask.png"], ("error", "selects no pixels")
+
+
+def _strict_json(text):
+    def refuse(name):
+        raise AssertionError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+@case
+def metrics_of_a_2x2_image(d):
+    tiny = save(d / "t.png", face_like()[:2, :2])
+
+    def check(out, stdout):
+        report = _strict_json(stdout)  # strict JSON: no NaN literal
+        assert None in report["spectrum"]["result"]  # octaves coarser than 2 px are undefined: null
+    return ["metrics", tiny, tiny, tiny], ok(check)
+
+
+@case
+def metrics_of_a_flat_original(d):
+    flat = save(d / "flat.png", np.full((H, W, 3), 128, np.uint8))
+    _, a = std_pair(d)
+
+    def check(out, stdout):
+        report = _strict_json(stdout)
+        assert report["bands"]["pores"]["ai_ratio"] is None  # a ratio to zero energy
+        assert report["bands"]["pores"]["ai"] > 0
+    return ["metrics", flat, a, a], ok(check)
+
+
 def digest(folder):
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
 
@@ -377,24 +597,32 @@ def digest(folder):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bad_input(name, tmp_path, capsys):
     argv, (kind, expect) = CASES[name](tmp_path)
-    out_path = tmp_path / "out"  # placeholder
+    out_path = None  # metrics writes nothing
     for i, arg in enumerate(argv):
         if arg == "-o":
             out_path = argv[i + 1]
     inputs_before = digest(tmp_path)
-    code = main([str(a) for a in argv])
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse's own exit for a usage mistake
+        code = exc.code
     stdout, stderr = capsys.readouterr()
     assert "Traceback" not in stdout + stderr
     # Inputs untouched, nothing half-written next to them.
     after = digest(tmp_path)
     assert {k: v for k, v in after.items() if k in inputs_before} == inputs_before
     assert not list(tmp_path.glob(".retexture-*"))
-    if kind == "error":
-        assert code != 0, stdout
-        assert stderr.count("\n") == 1 and stderr.startswith("retexture: error:"), stderr
+    if kind in ("error", "usage"):
+        # A mistake in the command itself (usage) is status 2 and names the subcommand.
+        assert code == (2 if kind == "usage" else 1), stdout
+        prefix = f"retexture {argv[0]}: error:" if kind == "usage" else "retexture: error:"
+        assert stderr.count("\n") == 1 and stderr.startswith(prefix), stderr
+        assert len(stderr) < 400, stderr  # one sentence, not a wall of digits
         assert expect.lower() in stderr.lower(), stderr
         assert set(after) == set(inputs_before)  # no output written
+        assert not [p for p in tmp_path.rglob("*") if p.is_file() and p.name not in inputs_before
+                    and not p.is_symlink()]
     else:
         assert code == 0, stderr
-        assert out_path.exists()
+        assert out_path is None or out_path.exists()
         expect(out_path, stdout)

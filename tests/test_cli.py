@@ -174,7 +174,7 @@ def test_every_setting_has_an_option_with_its_range_in_the_help(capsys):
 @pytest.mark.parametrize("argv, words", [
     (["restore", "a.jpg", "b.jpg", "-o", "c.jpg", "--bogus"], "unrecognized arguments: --bogus"),
     (["restore", "a.jpg"], "required"),
-    (["restore", "a.jpg", "b.jpg", "-o", "c.jpg", "--strength", "lots"], "invalid float value"),
+    (["restore", "a.jpg", "b.jpg", "-o", "c.jpg", "--strength", "lots"], "'lots' is not a number"),
     (["frobnicate"], "invalid choice"),
     ([], "required"),
 ])

@@ -14,13 +14,13 @@ from processing.image_io.formats import (DEFAULT_MAX_PIXELS, EXIF_ORIENTATION, F
                                          READABLE, SUFFIX_FORMAT, ImageReadError, ImageWriteError,
                                          LoadedImage, output_format)
 from processing.image_io.reading import apply_orientation, match_layout, read_image, read_mask
-from processing.image_io.writing import (check_output_path, encode_image, same_file, write_bytes_safely,
-                                         write_image)
+from processing.image_io.writing import (check_output_path, encode_image, same_file, write_all_or_nothing,
+                                         write_bytes_safely, write_image)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "EXIF_ORIENTATION", "FORMAT_SUFFIX", "JPEG_QUALITY", "READABLE", "SUFFIX_FORMAT",
     "ImageReadError", "ImageWriteError", "LoadedImage", "output_format",
     "apply_orientation", "match_layout", "read_image", "read_mask",
-    "check_output_path", "encode_image", "same_file",
+    "check_output_path", "encode_image", "same_file", "write_all_or_nothing",
     "write_bytes_safely", "write_image",
 ]

@@ -149,15 +149,10 @@ def check_output_path(path, inputs=()) -> Path:
     return path
 
 
-def write_bytes_safely(path, data: bytes, inputs=()) -> Path:
-    """Write ``data`` to ``path`` atomically, refusing to touch any of ``inputs``.
-
-    A temporary file in the target folder is renamed over the target at the end,
-    so a failed or interrupted run never leaves a half-written image.
-    """
-    path = check_output_path(path, inputs)
-    folder = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=".retexture-", suffix=path.suffix, dir=folder)
+def _stage_beside(path: Path, data: bytes) -> str:
+    """Write ``data`` to a new temporary file in ``path``'s folder (the same file
+    system, so renaming it over ``path`` is atomic); returns its name."""
+    fd, tmp = tempfile.mkstemp(prefix=".retexture-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -166,16 +161,47 @@ def write_bytes_safely(path, data: bytes, inputs=()) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as exc:  # interrupted or failed: never leave the temporary file
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise ImageWriteError(
-                f"Writing {path.name} failed ({exc.strerror}); check free space and permissions.") from None
+    except BaseException:
+        os.unlink(tmp)
         raise
+    return tmp
+
+
+def write_all_or_nothing(contents: dict) -> list[Path]:
+    """Write ``{path: bytes}``: every file in full to a temporary name beside its
+    target first, then all renamed into place. A failure or an interrupt before
+    the renames leaves no output and no temporary file (paths are not checked
+    here: see :func:`check_output_path` and :mod:`processing.command_files`)."""
+    staged: list[tuple[str, Path]] = []
+    path = Path()
+    try:
+        for path, data in contents.items():
+            path = Path(path)
+            staged.append((_stage_beside(path, data), path))
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException as exc:
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            name = path.name or str(path)
+            raise ImageWriteError(f"Writing {name} failed ({exc.strerror}); check free space and permissions. "
+                                  "Nothing was written.") from None
+        raise
+    return [path for _, path in staged]
+
+
+def write_bytes_safely(path, data: bytes, inputs=()) -> Path:
+    """Write ``data`` to ``path`` atomically, refusing to touch any of ``inputs``.
+
+    A temporary file in the target folder is renamed over the target at the end,
+    so a failed or interrupted run never leaves a half-written image.
+    """
+    path = check_output_path(path, inputs)
+    write_all_or_nothing({path: data})
     return path
 
 
