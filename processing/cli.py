@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("original", help="the photo before AI retouching")
     p.add_argument("retouched", help="the AI-retouched photo (the base; keeps its size and format)")
     p.add_argument("-o", "--output", required=True,
-                   help="output file (.jpg/.png/.tif/.webp; default format: the retouched image's)")
+                   help="output file (.jpg, .png, .tif, .webp or .heic; a HEIC result takes tens of seconds to encode; "
+                        "default format: the retouched image's)")
     p.add_argument("--method", choices=METHODS,
                    help="match (default: every smoothed band back to the original's energy), synthetic grain, "
                         "high-pass graft, or frequency separation")

@@ -348,17 +348,22 @@ def test_uploads_zip_of_two_folders_round_trip(inputs):
         zf.write(o / "a1.jpg", "shoot/Before/a1.jpg")
         zf.write(r / "a1.jpg", "shoot/Retouched/a1.jpg")
         zf.writestr("__MACOSX/._a1.jpg", b"junk")
-    files = batch_uploads.collect_uploads([("pairs.zip", buf.getvalue())])
+    uploads = batch_uploads.UploadFolder()
+    files = uploads.collect([("pairs.zip", "id-1", io.BytesIO(buf.getvalue()))])
     assert sorted(p for p, _ in files) == ["shoot/Before/a1.jpg", "shoot/Retouched/a1.jpg"]
+    assert all(path.parent.parent == uploads.root for _, path in files)  # on disk, not in memory
     origs, rets = batch_uploads.split_uploads(files, [])
     assert [n for n, _ in origs] == ["a1.jpg"] and [n for n, _ in rets] == ["a1.jpg"]
-    assert origs[0][1] == (o / "a1.jpg").read_bytes()
+    assert origs[0][1].read_bytes() == (o / "a1.jpg").read_bytes()
     seen = []
     data, result = batch_uploads.run_batch_on_uploads(origs, rets, progress=lambda d, t, rec: seen.append((d, t)))
     assert seen == [(1, 1)] and result.exit_code == 0
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == ["a1.jpg", "contact_sheet.png", "report.csv", "report.json"]
-    assert not result.out_dir.exists(), "the private temporary folder was not removed"
+    assert not result.out_dir.parent.exists(), "the private temporary folder was not removed"
+    assert origs[0][1].read_bytes() == (o / "a1.jpg").read_bytes(), "an upload was changed"
+    uploads.cleanup()
+    assert not uploads.root.exists()
 
 
 def test_regional_strength_reaches_the_batch(tmp_path, textured_face):

@@ -19,13 +19,25 @@ Behaviour a studio relies on:
   ``--masks`` to restore it anyway.
 * Unmatched retouched files fail (the user asked for them); originals without
   a retouched version are only listed (a retoucher delivers selects).
-* Ctrl-C stops cleanly: finished files are whole, nothing is half-written
-  (every write is a temporary file renamed into place), the pool is
-  terminated, the report of what was done is written, exit status 130.
-* A second run skips what is already done: the output exists and is newer
-  than its inputs, or the previous report records it done from the same
-  inputs. ``--overwrite`` redoes everything.
-* Inputs are never written to: OUT may not be an input folder or inside one.
+* Ctrl-C and SIGTERM stop cleanly: finished files are whole, nothing is
+  half-written (every write is a temporary file renamed into place), the pool
+  is terminated, the report lists every output written, exit status 130.
+* Nothing outlives the batch: ``kill -9`` of it stops its workers within a
+  second or so (parent death signal and a watchdog), and the forkserver and
+  resource tracker then exit by themselves.
+* Every output is accounted for: a worker saves the pair's record in
+  ``OUT/.retexture_records`` before it renames the output into place, so the
+  outputs of a killed run are verified against those records and listed (as
+  already done) by the next run, not redone.
+* A second run skips what is already done: a record (the report's, or the
+  saved one) of the same inputs whose output is still there, unchanged.
+  A file in OUT that no record accounts for (the studio's own) is not
+  replaced: that pair fails with a sentence. ``--overwrite`` redoes everything.
+* Inputs are never written to: OUT may not be an input folder or inside one,
+  and a refused batch does not create OUT. Two batches into one OUT wait for
+  each other (a lock in ``.retexture_records``).
+* File names are printed escaped (``\\x1b[31mred.jpg``); report.csv defuses
+  cells a spreadsheet would run as a formula (report.json keeps the names).
 
 The modules, in the order a batch uses them: :mod:`~processing.batch.pairing`
 (names to pairs to jobs), :mod:`~processing.batch.runner` (the pool, Ctrl-C,

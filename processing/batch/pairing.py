@@ -139,7 +139,7 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def check_out_dir(out_dir, input_dirs: Iterable) -> Path:
+def check_out_dir(out_dir, input_dirs: Iterable, create: bool = True) -> Path:
     """Resolve the output folder, creating it when missing.
 
     Parameters
@@ -147,6 +147,8 @@ def check_out_dir(out_dir, input_dirs: Iterable) -> Path:
     out_dir : str or Path
     input_dirs : iterable of str, Path or None
         The input folders (None entries are ignored).
+    create : bool
+        False only checks: a refused batch must not leave an empty folder.
 
     Returns
     -------
@@ -170,6 +172,8 @@ def check_out_dir(out_dir, input_dirs: Iterable) -> Path:
                              "folder outside the inputs, Retexture never writes into them.")
     if out.exists() and not out.is_dir():
         raise BatchError(f"The output {out} is a file, not a folder: choose a folder.")
+    if not create:
+        return out
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -213,19 +217,21 @@ def plan_batch(originals_dir, retouched_dir, out_dir, suffix: str = "", masks_di
     Raises
     ------
     BatchError
-        For missing folders or an output folder among the inputs.
+        For missing folders or an output folder among the inputs; the output
+        folder is only created once everything else has been checked.
     """
     odir, rdir = Path(originals_dir).expanduser(), Path(retouched_dir).expanduser()
     mdir = Path(masks_dir).expanduser() if masks_dir else None
     for label, d in (("originals", odir), ("retouched", rdir), ("masks", mdir)):
         if d is not None and not d.is_dir():
             raise BatchError(f"The {label} folder {d} does not exist.")
-    out = check_out_dir(out_dir, [odir, rdir, mdir])
+    # Everything that can refuse the batch comes before the output folder is made.
+    if odir.resolve() == rdir.resolve() and not suffix:
+        raise BatchError("The originals and the retouched files are in the same folder: give "
+                         "the retouched files' name ending with --suffix (e.g. --suffix _retouched).")
+    check_out_dir(out_dir, [odir, rdir, mdir], create=False)
     onames, rnames = _list_images(odir), _list_images(rdir)
     if odir.resolve() == rdir.resolve():
-        if not suffix:
-            raise BatchError("The originals and the retouched files are in the same folder: give "
-                             "the retouched files' name ending with --suffix (e.g. --suffix _retouched).")
         rnames = [n for n in onames if Path(n).stem.lower().endswith(suffix.lower())]
         onames = [n for n in onames if n not in rnames]
     pairing = pair_names(onames, rnames, suffix)
@@ -233,6 +239,7 @@ def plan_batch(originals_dir, retouched_dir, out_dir, suffix: str = "", masks_di
     if mdir is not None:
         for n in _list_images(mdir):
             masks.setdefault(name_key(n, "_mask"), n)
+    out = check_out_dir(out_dir, [odir, rdir, mdir])
     jobs = []
     for key, o, r in pairing.pairs:
         m = masks.get(key) or masks.get(name_key(r, ""))

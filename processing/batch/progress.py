@@ -7,6 +7,9 @@ gets no carriage returns: tqdm's own drawing is held back (``delay=inf``) and
 one plain line is written per finished pair, the same bar and figures followed
 by the pair's name and status, a failure with its error sentence, so the log
 says which file failed and why while the batch is still running.
+
+File names are the studio's, not ours: one may hold a terminal escape
+sequence. Every line the batch prints goes through :func:`terminal_text`.
 """
 
 from __future__ import annotations
@@ -73,17 +76,55 @@ class Progress:
         if not worked:
             self._bar.initial += 1  # tqdm's average rate is (n - initial) / elapsed
         self._bar.set_postfix_str(f"{self.failed} failed" if self.failed else "", refresh=False)
-        self._bar.set_description_str(rec["name"], refresh=False)
+        self._bar.set_description_str(terminal_text(rec["name"]), refresh=False)
         self._bar.update(1)
         if not self.tty:
             status = rec["status"] + (f": {rec['error']}" if rec.get("error") else "")
             line = self._bar.format_meter(**{**self._bar.format_dict, "ncols": None})  # a log line is not cut
-            self.stream.write(f"{line} | {rec['name']}: {status}\n")
+            self.stream.write(terminal_text(f"{line} | {rec['name']}: {status}") + "\n")
             self.stream.flush()
 
     def close(self) -> None:
         """Leave the bar's last state on its own line (a terminal) and release it."""
         self._bar.close()
+
+
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def terminal_text(text: str) -> str:
+    """Text safe to print on a terminal: control characters shown escaped, as repr shows them.
+
+    Parameters
+    ----------
+    text : str
+        A line that may hold file names (``"\\x1b[31mred.jpg"``).
+
+    Returns
+    -------
+    str
+        The same line with every non-printable character (escapes, tabs, line
+        breaks, invisible format characters) written as ``\\x1b``, ``\\t``,
+        ``\\u200b``...; a byte that was not UTF-8 in a file name (decoded by
+        Python as a lone surrogate) as ``\\xNN``. Accented letters stay as they are.
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        if c.isprintable():
+            out.append(c)
+        elif c in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[c])
+        elif 0xDC80 <= ord(c) <= 0xDCFF:  # os.fsdecode's stand-in for an undecodable byte
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif ord(c) < 0x100:
+            out.append(f"\\x{ord(c):02x}")
+        elif ord(c) < 0x10000:
+            out.append(f"\\u{ord(c):04x}")
+        else:
+            out.append(f"\\U{ord(c):08x}")
+    return "".join(out)
 
 
 def _is_terminal(stream) -> bool:

@@ -26,6 +26,9 @@ REPORT_CSV = "report.csv"
 REPORT_JSON = "report.json"
 CONTACT_SHEET = "contact_sheet.png"
 THUMB_DIR = ".retexture_thumbs"
+#: Each output's record, written by the worker before the output is renamed into place,
+#: so that an output whose run was killed before the report was saved is still accounted for.
+RECORD_DIR = ".retexture_records"
 RESERVED_NAMES = {REPORT_CSV, REPORT_JSON, CONTACT_SHEET}
 BANDS = ("fine", "pores", "mid")
 #: Contact sheet cell: two tiles of this side (AI, restored), a label below.
@@ -49,6 +52,15 @@ def _fingerprint(path: str | None):
     return [st.st_size, st.st_mtime_ns]
 
 
+def file_stamp(path) -> list[int] | None:
+    """[size, mtime_ns] of a file, None when it is missing: tells a recorded output from another file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def input_fingerprints(job: PairJob) -> dict:
     """[size, mtime_ns] of each input of a job (None for no mask): what a rerun compares."""
     return {"original": _fingerprint(job.original), "retouched": _fingerprint(job.retouched),
@@ -60,7 +72,7 @@ def new_record(job: PairJob) -> dict:
     return {"name": job.name, "original": Path(job.original).name, "output": None,
             "status": "failed", "faces": None, "mask": None, "alignment": None, "texture": None,
             "seconds": 0.0, "error": None, "notes": [], "thumbs": [], "inputs": None,
-            "stage_seconds": {}}
+            "output_stamp": None, "stage_seconds": {}}
 
 
 def texture_ratios(original, ai, restored, mask) -> dict:
@@ -261,7 +273,22 @@ def _csv_row(rec: dict) -> dict:
     for b in BANDS:
         for k in ("ai_ratio", "restored_ratio"):
             row[f"{b}_{k}"] = (tex.get(b) or {}).get(k)
-    return {k: ("" if v is None else v) for k, v in row.items()}
+    return {k: ("" if v is None else csv_text(v)) for k, v in row.items()}
+
+
+#: A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value):
+    """A report.csv cell: text a spreadsheet would run as a formula gets a leading apostrophe.
+
+    Numbers are left alone (a shift of -3.2 px is a number, not a formula);
+    report.json keeps the true text.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def write_reports(out: Path, records: list[dict], summary: dict) -> None:
@@ -311,40 +338,106 @@ def previous_records(out: Path) -> tuple[dict[str, dict], dict | None]:
         return {}, None
 
 
-def already_done(job: PairJob, prev: dict | None) -> dict | None:
+def record_path(out: Path, name: str) -> Path:
+    """Where the record of the output of ``name`` (a retouched file name) is kept."""
+    if len(os.fsencode(name)) > 200:  # a file name may not be longer than 255 bytes
+        import hashlib
+
+        name = hashlib.sha256(os.fsencode(name)).hexdigest()
+    return Path(out) / RECORD_DIR / f"{name}.json"
+
+
+def write_record(out: Path, rec: dict) -> None:
+    """Save one finished record next to the outputs (atomically), before its output appears."""
+    folder = Path(out) / RECORD_DIR
+    folder.mkdir(exist_ok=True)
+    data = json.dumps(rec, default=_json_default).encode()
+    write_bytes_safely(record_path(out, rec["name"]), data)
+
+
+def saved_record(out: Path, name: str) -> dict | None:
+    """The record a worker saved for ``name``, or None when there is none or it is unreadable."""
+    try:
+        rec = json.loads(record_path(out, name).read_text())
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and rec.get("name") == name else None
+
+
+def matches_files(job: PairJob, rec: dict | None) -> bool:
+    """Whether ``rec`` describes the output now in the folder, made from the inputs now there.
+
+    True when the record says done, its inputs have the size and time they
+    have now, and its output exists with the recorded size and time (a
+    record from before outputs were stamped only needs the output to exist).
+    """
+    if not rec or rec.get("status") not in ("done", "skipped") or not rec.get("output"):
+        return False
+    try:
+        if rec.get("inputs") != input_fingerprints(job):
+            return False
+    except OSError:
+        return False
+    stamp = file_stamp(Path(job.output).with_name(rec["output"]))
+    return stamp is not None and rec.get("output_stamp") in (None, stamp)
+
+
+def already_done(job: PairJob, prev: dict | None, saved: dict | None = None) -> dict | None:
     """The 'skipped' record of a job that needs no work, or None.
 
-    A job is done when its output exists and is newer than its inputs, or when
-    the previous report records it done from inputs of the same size and time.
+    A job is done when a record of it (the previous report's, or the one
+    its worker saved in RECORD_DIR when the run was stopped before the
+    report was written) matches the files now there: same inputs, and the
+    output it wrote still in place. An output nothing records is not
+    trusted: the job runs again (see :func:`unrecorded_output`).
 
     Parameters
     ----------
     job : PairJob
     prev : dict or None
         The job's record in the previous report.
+    saved : dict or None
+        The record saved by the worker (:func:`saved_record`).
 
     Returns
     -------
     dict or None
     """
-    candidates = [Path(job.output)]
-    if prev and prev.get("output"):
-        candidates.append(Path(job.output).with_name(prev["output"]))
-    inputs = [p for p in (job.original, job.retouched, job.mask) if p]
-    try:
-        newest_input = max(os.stat(p).st_mtime_ns for p in inputs)
-    except OSError:
-        return None
-    for out in candidates:
-        if not out.is_file():
-            continue
-        newer = out.stat().st_mtime_ns >= newest_input
-        recorded = bool(prev and prev.get("status") in ("done", "skipped")
-                        and prev.get("inputs") == input_fingerprints(job))
-        if newer or recorded:
-            rec = dict(prev) if prev and prev.get("output") == out.name else new_record(job)
-            rec.update(status="skipped", output=out.name, seconds=0.0, error=None,
-                       note="already done: the output is newer than its inputs (use --overwrite to redo it)")
+    for rec in (prev, saved):
+        if matches_files(job, rec):
+            rec = dict(rec)
+            rec.update(status="skipped", seconds=0.0, error=None,
+                       note="already done from the same inputs (use --overwrite to redo it)")
             rec.setdefault("thumbs", [])
             return rec
     return None
+
+
+def unrecorded_output(job: PairJob, prev: dict | None, saved: dict | None = None) -> str | None:
+    """Why a job may not write its output, or None when it may.
+
+    A file already at the job's output path that no record says a batch
+    made (the studio's own file, or one from a report that was deleted) is
+    not replaced without --overwrite; an output a record accounts for is
+    ours to redo when its inputs changed.
+
+    Parameters
+    ----------
+    job : PairJob
+    prev, saved : dict or None
+        As for :func:`already_done`.
+
+    Returns
+    -------
+    str or None
+        The sentence for the report, or None.
+    """
+    out = Path(job.output)
+    if not out.exists():
+        return None
+    for rec in (prev, saved):
+        if rec and rec.get("status") in ("done", "skipped") and rec.get("output") == out.name \
+                and rec.get("output_stamp") in (None, file_stamp(out)):
+            return None
+    return (f"{out.name} is already in the output folder and no earlier batch recorded making it: "
+            "move it away, or use --overwrite to replace it.")

@@ -1,7 +1,8 @@
 """Reading and writing photographs without losing what makes them the user's.
 
-Pixels stay in their native depth (uint8, uint16, or float32 for float TIFF), EXIF
-orientation is applied on read, and the ICC profile and EXIF travel to the output.
+Pixels stay in their native depth (uint8, uint16, or float32 for float TIFF; 10- and
+12-bit HEIC read as uint16), EXIF orientation is applied on read, and the ICC profile
+and EXIF travel to the output.
 Every failure raises :class:`ImageReadError` or :class:`ImageWriteError` carrying one
 sentence a photographer can act on; nothing here prints a traceback at the user.
 
@@ -12,14 +13,14 @@ sentence a photographer can act on; nothing here prints a traceback at the user.
 
 from processing.image_io.formats import (DEFAULT_MAX_PIXELS, EXIF_ORIENTATION, FORMAT_SUFFIX, JPEG_QUALITY,
                                          READABLE, SUFFIX_FORMAT, ImageReadError, ImageWriteError,
-                                         LoadedImage, output_format)
+                                         LoadedImage, display_name, output_format)
 from processing.image_io.reading import apply_orientation, match_layout, read_image, read_mask
 from processing.image_io.writing import (check_output_path, encode_image, same_file, write_all_or_nothing,
                                          write_bytes_safely, write_image)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS", "EXIF_ORIENTATION", "FORMAT_SUFFIX", "JPEG_QUALITY", "READABLE", "SUFFIX_FORMAT",
-    "ImageReadError", "ImageWriteError", "LoadedImage", "output_format",
+    "ImageReadError", "ImageWriteError", "LoadedImage", "display_name", "output_format",
     "apply_orientation", "match_layout", "read_image", "read_mask",
     "check_output_path", "encode_image", "same_file", "write_all_or_nothing",
     "write_bytes_safely", "write_image",

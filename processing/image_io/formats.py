@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 DEFAULT_MAX_PIXELS = 150_000_000
-READABLE = "JPEG, PNG, TIFF or WebP"
-FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp"}
+READABLE = "JPEG, PNG, TIFF, WebP or HEIC"
+FORMAT_SUFFIX = {"JPEG": ".jpg", "PNG": ".png", "TIFF": ".tif", "WEBP": ".webp", "HEIF": ".heic"}
 SUFFIX_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF",
-                 ".tiff": "TIFF", ".webp": "WEBP"}
+                 ".tiff": "TIFF", ".webp": "WEBP", ".heic": "HEIF", ".heif": "HEIF", ".hif": "HEIF"}
 JPEG_QUALITY = 95
 EXIF_ORIENTATION = 0x0112
+
+# tifffile reports oddities (a tag it will not write, a bad page offset) through
+# logging, which Python prints on stderr when nobody configured it. What matters
+# to the user becomes one of our sentences; an application that configures
+# logging still gets the records.
+logging.getLogger("tifffile").addHandler(logging.NullHandler())
+
+
+def display_name(path) -> str:
+    """The file name of ``path`` for messages, or the path as given when it has
+    none ('.', '/', '..')."""
+    path = Path(path)
+    return path.name if path.name not in ("", ".", "..") else str(path)
 
 
 class ImageReadError(ValueError):
@@ -35,7 +49,7 @@ class LoadedImage:
     alpha : ndarray or None
         (H, W) alpha of the same dtype, set aside to be restored on write.
     format : str
-        'JPEG', 'PNG', 'TIFF' or 'WEBP': the format outputs default to.
+        'JPEG', 'PNG', 'TIFF', 'WEBP' or 'HEIF': the format outputs default to.
     icc_profile, exif : bytes or None
         Carried over to the output. EXIF orientation is already applied to the
         pixels and reset to 1 here.
@@ -71,4 +85,5 @@ def output_format(path, like: LoadedImage | None = None) -> str:
         return SUFFIX_FORMAT[suffix]
     if like is not None:
         return like.format
-    raise ImageWriteError(f"{Path(path).name}: unknown file type; end the name with .jpg, .png, .tif or .webp.")
+    raise ImageWriteError(
+        f"{display_name(path)}: unknown file type; end the name with .jpg, .png, .tif, .webp or .heic.")

@@ -1,10 +1,12 @@
-"""Decoding photographs: OpenCV, tifffile or Pillow, whichever keeps the pixels
-intact; EXIF orientation applied, ICC profile and EXIF kept, alpha set aside."""
+"""Decoding photographs: OpenCV, tifffile, pillow-heif or Pillow, whichever keeps
+the pixels intact; EXIF orientation applied, ICC profile and EXIF kept, alpha set aside."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
+import warnings
 from pathlib import Path
 
 import cv2
@@ -12,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from processing.image_io.formats import (DEFAULT_MAX_PIXELS, EXIF_ORIENTATION, FORMAT_SUFFIX, READABLE,
-                                         ImageReadError, LoadedImage)
+                                         ImageReadError, LoadedImage, display_name)
 
 # We enforce our own pixel limit (a setting) and want a clear sentence, not
 # Pillow's DecompressionBombError.
@@ -46,7 +48,7 @@ def read_image(source, name: str | None = None,
         name = name or "the uploaded file"
     else:
         path = Path(source)
-        name = name or path.name
+        name = name or display_name(path)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
@@ -58,7 +60,11 @@ def read_image(source, name: str | None = None,
     if not data:
         raise ImageReadError(f"{name} is empty (0 bytes): export the image again.")
     try:
-        return _decode(data, name, max_pixels)
+        # Pillow warns about oddities it reads past (corrupt EXIF...); what
+        # matters becomes an error or a note, the rest must not reach stderr.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _decode(data, name, max_pixels)
     except ImageReadError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, cv2.error, MemoryError) as exc:
@@ -85,11 +91,26 @@ def _unsupported_depth(name: str, dtype) -> ImageReadError:
     return ImageReadError(f"{name} uses {dtype} samples: save it as 8 or 16 bit.")
 
 
+def _damaged(name: str, exc: Exception | str | None = None) -> ImageReadError:
+    detail = f" ({exc if isinstance(exc, str) else _short(exc)})" if exc else ""
+    return ImageReadError(f"{name} is damaged or incomplete{detail}: export it again.")
+
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic TIFF and BigTIFF
+
+
 def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
+    if _is_heif(data):
+        return _decode_heif(data, name, max_pixels)
+    is_tiff = data[:4] in _TIFF_MAGIC
+    if is_tiff:
+        # Before Pillow, which would call a missing codec damage or quietly
+        # decode a file that stops short.
+        _check_tiff(data, name)
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
+        if is_tiff:
             # TIFFs Pillow cannot open (float or 16-bit RGB): tifffile reads them.
             return _decode_tiff_only(data, name, max_pixels)
         raise ImageReadError(f"{name} is not an image Retexture can read: use {READABLE}.") from None
@@ -98,8 +119,7 @@ def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
         fmt = "JPEG"
     width, height = im.size
     _check_pixel_limit(name, width, height, max_pixels)
-    if width < 2 or height < 2:
-        raise ImageReadError(f"{name} is only {width}x{height} pixels: use the full-size photo.")
+    _check_min_size(name, width, height)
     notes = _frames_notes(name, getattr(im, "n_frames", 1))
     icc = im.info.get("icc_profile") or None
     exif_obj = im.getexif()
@@ -119,11 +139,20 @@ def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
     if orientation != 1:
         pixels = apply_orientation(pixels, orientation)
         alpha = None if alpha is None else apply_orientation(alpha, orientation)
-    exif = None
-    if len(exif_obj):
-        exif_obj[EXIF_ORIENTATION] = 1
-        exif = exif_obj.tobytes()
-    return LoadedImage(np.ascontiguousarray(pixels), alpha, fmt, icc, exif, notes, name)
+    return LoadedImage(np.ascontiguousarray(pixels), alpha, fmt, icc, _upright_exif(exif_obj), notes, name)
+
+
+def _check_min_size(name: str, width: int, height: int) -> None:
+    if width < 2 or height < 2:
+        raise ImageReadError(f"{name} is only {width}x{height} pixels: use the full-size photo.")
+
+
+def _upright_exif(exif_obj: Image.Exif) -> bytes | None:
+    """EXIF to carry over, its orientation reset: the pixels are already upright."""
+    if not len(exif_obj):
+        return None
+    exif_obj[EXIF_ORIENTATION] = 1
+    return exif_obj.tobytes()
 
 
 def _split_channels(arr: np.ndarray, name: str):
@@ -157,11 +186,82 @@ def _decode_cv2(data: bytes, name: str):
     return _split_channels(arr, name)
 
 
+# Compression names a photographer would recognise in an export dialog.
+_TIFF_COMPRESSION_NAMES = {
+    5: "LZW", 6: "old-style JPEG", 7: "JPEG", 8: "ZIP (Deflate)", 32946: "ZIP (Deflate)",
+    32773: "PackBits", 34925: "LZMA", 34926: "ZSTD", 50000: "ZSTD", 34927: "WebP", 50001: "WebP",
+    33003: "JPEG 2000", 33004: "JPEG 2000", 33005: "JPEG 2000", 34712: "JPEG 2000",
+    34933: "PNG", 34934: "JPEG XR", 50002: "JPEG XL", 52546: "JPEG XL", 34661: "JBIG", 34715: "JBIG2",
+}
+
+
+def _tiff_compression_name(code: int) -> str:
+    import tifffile
+
+    if code in _TIFF_COMPRESSION_NAMES:
+        return _TIFF_COMPRESSION_NAMES[code]
+    try:
+        return tifffile.COMPRESSION(code).name.replace("_", " ").title()
+    except ValueError:
+        return f"an unknown scheme ({code})"
+
+
+def _missing_codec_hint() -> str:
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        return " (the imagecodecs package is not installed)"
+    return ""
+
+
+@contextlib.contextmanager
+def _tiff_errors(name: str):
+    """tifffile's and imagecodecs' failures in our words: a TIFF feature they
+    lack is not damage; a codec that chokes on the data, or a missing first page, is."""
+    try:
+        yield
+    except ImageReadError:
+        raise
+    except NotImplementedError as exc:
+        raise ImageReadError(f"{name} uses a TIFF layout Retexture cannot read ({_short(exc)}): "
+                             "save it as an RGB or grayscale TIFF.") from None
+    except RuntimeError as exc:  # imagecodecs' errors: the codec choked on the data
+        raise _damaged(name, exc) from None
+    except (IndexError, KeyError):  # no first page, or a broken page directory
+        raise _damaged(name, "no readable picture in it") from None
+
+
+def _check_tiff(data: bytes, name: str) -> None:
+    """Refuse a TIFF whose first page cannot be decoded here, saying why: a
+    compression or sample format without a decoder, or image data cut short."""
+    import tifffile
+
+    with _tiff_errors(name), tifffile.TiffFile(io.BytesIO(data)) as tif:
+        page = tif.pages[0]
+        code = int(page.compression)
+        if code != 1 and code not in tifffile.TIFF.DECOMPRESSORS:
+            raise ImageReadError(
+                f"{name} is a TIFF compressed with {_tiff_compression_name(code)}, which is not supported "
+                f"here{_missing_codec_hint()}: save it uncompressed or with ZIP compression.")
+        predictor = int(page.predictor)
+        if predictor != 1 and predictor not in tifffile.TIFF.UNPREDICTORS \
+                and code not in tifffile.TIFF.IMAGE_COMPRESSIONS:
+            raise ImageReadError(
+                f"{name} is a TIFF with a predictor ({predictor}) that is not supported "
+                f"here{_missing_codec_hint()}: save it uncompressed or with ZIP compression.")
+        if page.dtype is None:
+            raise ImageReadError(f"{name} uses {page.bitspersample}-bit samples Retexture cannot read: "
+                                 "save it as 8 or 16 bit.")
+        ends = [offset + count for offset, count in zip(page.dataoffsets, page.databytecounts) if count]
+        if not ends or max(ends) > len(data):
+            raise _damaged(name, "its image data stops short")
+
+
 def _decode_tiff_only(data: bytes, name: str, max_pixels: int) -> LoadedImage:
     """A TIFF that only tifffile reads: pixels, ICC profile and page count."""
     import tifffile
 
-    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+    with _tiff_errors(name), tifffile.TiffFile(io.BytesIO(data)) as tif:
         page = tif.pages[0]
         n_pages = len(tif.pages)
         h, w = page.shape[:2] if page.planarconfig != 2 or page.ndim < 3 else page.shape[1:3]
@@ -176,13 +276,18 @@ def _decode_tiff_only(data: bytes, name: str, max_pixels: int) -> LoadedImage:
 def _decode_tiff(data: bytes, im: Image.Image | None, name: str):
     import tifffile
 
-    with tifffile.TiffFile(io.BytesIO(data)) as tif:
+    P = tifffile.PHOTOMETRIC
+    with _tiff_errors(name), tifffile.TiffFile(io.BytesIO(data)) as tif:
         page = tif.pages[0]
-        arr = page.asarray()
         photometric = page.photometric
-    if photometric in (tifffile.PHOTOMETRIC.SEPARATED, tifffile.PHOTOMETRIC.PALETTE):
+        # tifffile turns JPEG's YCbCr into RGB itself; other colour models it
+        # returns as stored, so Pillow (libtiff) converts them.
+        as_stored = photometric in (P.MINISWHITE, P.MINISBLACK, P.RGB) or (
+            photometric == P.YCBCR and int(page.compression) in (6, 7, 33007))
+        arr = page.asarray() if as_stored else None
+    if arr is None:
         if im is None:
-            raise ImageReadError(f"{name} is a CMYK or palette TIFF Retexture cannot convert: save it as RGB.")
+            raise ImageReadError(f"{name} is a {photometric.name} TIFF Retexture cannot convert: save it as RGB.")
         pixels, alpha, _, _ = _decode_pil(im, None, name)
         return pixels, alpha
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[2] not in (3, 4):
@@ -198,10 +303,101 @@ def _decode_tiff(data: bytes, im: Image.Image | None, name: str):
             arr = (arr * 65535 + 0.5).astype(np.uint16)
         else:
             raise _unsupported_depth(name, arr.dtype)
-    if photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+    if photometric == P.MINISWHITE:
         full = 1.0 if arr.dtype.kind == "f" else np.iinfo(arr.dtype).max
         arr = (full - arr).astype(arr.dtype)
     return _split_channels(arr, name)
+
+
+# HEIF brands of HEVC-coded stills and sequences; AVIF (AV1) is left to Pillow.
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1"}
+_HEIF_CODECS = {b"hvc1": "HEVC", b"av01": "AV1", b"vvc1": "VVC (H.266)", b"j2k1": "JPEG 2000",
+                b"jpeg": "JPEG", b"unci": "uncompressed", b"evc1": "EVC", b"avc1": "AVC (H.264)"}
+
+
+def _ftyp_brands(data: bytes) -> set[bytes]:
+    """The major and compatible brands of an ISO media file (HEIC, AVIF...)."""
+    if data[4:8] != b"ftyp":
+        return set()
+    size = min(int.from_bytes(data[:4], "big"), len(data), 4096)
+    body = data[8:size]
+    return {body[i:i + 4] for i in range(0, len(body) - 3, 4) if i != 4}  # 4: minor version
+
+
+def _is_heif(data: bytes) -> bool:
+    brands = _ftyp_brands(data)
+    return bool(brands & _HEIF_BRANDS) and not brands & {b"avif", b"avis"}
+
+
+def _heif_codec(data: bytes) -> str:
+    """The coding of the HEIF's picture, read from its first 'infe' box naming
+    one (the others hold EXIF, XMP or a grid of tiles)."""
+    start = data.find(b"infe")
+    while start != -1:
+        version = data[start + 4] if start + 4 < len(data) else 0
+        at = start + 8 + (4 if version >= 3 else 2) + 2  # after version and flags, item ID, protection index
+        kind = data[at:at + 4] if version >= 2 else b""
+        if kind in _HEIF_CODECS:
+            return _HEIF_CODECS[kind]
+        start = data.find(b"infe", start + 4)
+    return "an unknown coding"
+
+
+def _decode_heif(data: bytes, name: str, max_pixels: int) -> LoadedImage:
+    """A HEIC/HEIF photo through pillow-heif (libheif): 8 bit as uint8, 10 and
+    12 bit as uint16. libheif applies the file's rotation and mirroring, so the
+    EXIF orientation only describes that and is reset."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImageReadError(f"{name} is a HEIC photo and pillow-heif, which reads them, is not installed: "
+                             "install it, or export the photo as JPEG or TIFF.") from None
+    try:
+        heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False)
+        if len(heif) == 0:
+            # libheif skips images it has no decoder for.
+            codec = _heif_codec(data)
+            if codec == "HEVC":
+                raise _damaged(name, "no picture could be found in it")
+            raise ImageReadError(f"{name} is a HEIF image with {codec} compression, which is not supported "
+                                 "here: export it as JPEG or TIFF.")
+        image = heif[heif.primary_index]
+        width, height = image.size
+        _check_pixel_limit(name, width, height, max_pixels)
+        _check_min_size(name, width, height)
+        arr = np.asarray(image)  # decodes
+        mode = image.mode
+        info = dict(image.info)
+        n_images = len(heif)
+    except (SyntaxError, RuntimeError) as exc:  # pillow-heif: an unsupported feature, or another failure
+        raise ImageReadError(f"{name} is a HEIF image Retexture cannot decode ({_short(exc)}): "
+                             "export it as JPEG or TIFF.") from None
+    bits = int(info.get("bit_depth") or 8)
+    if arr.dtype == np.uint16 and 8 < bits < 16:
+        # pillow-heif shifts 10 and 12 bit samples to the top of 16 bits; spread
+        # them over the full range so white is 65535 as everywhere else.
+        top = (1 << bits) - 1
+        arr = ((arr >> (16 - bits)).astype(np.uint32) * 65535 + top // 2) // top
+        arr = arr.astype(np.uint16)
+    pixels, alpha = _split_channels(arr, name)
+    if alpha is not None and mode.split(";")[0][-1] == "a":  # premultiplied alpha
+        full = float(np.iinfo(arr.dtype).max)
+        a = alpha.astype(np.float32)[..., None] if pixels.ndim == 3 else alpha.astype(np.float32)
+        straight = np.where(a > 0, pixels.astype(np.float32) * full / np.maximum(a, 1), 0)
+        pixels = np.clip(straight + 0.5, 0, full).astype(arr.dtype)
+    notes = [f"{name} holds {n_images} images; its main one is used."] if n_images > 1 else []
+    icc = info.get("icc_profile") or None
+    nclx = info.get("nclx_profile") or {}
+    if icc is None and (nclx.get("color_primaries", 1) not in (1, 2)
+                        or nclx.get("transfer_characteristics", 13) not in (1, 2, 6, 13)):
+        notes.append(f"{name} describes its colours without an ICC profile; they are treated as sRGB.")
+    exif_obj = Image.Exif()
+    if info.get("exif"):
+        try:
+            exif_obj.load(info["exif"])
+        except Exception:  # unreadable EXIF must not stop the restore
+            exif_obj = Image.Exif()
+    return LoadedImage(np.ascontiguousarray(pixels), alpha, "HEIF", icc, _upright_exif(exif_obj), notes, name)
 
 
 def _decode_pil(im: Image.Image, icc, name: str):

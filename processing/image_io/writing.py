@@ -26,10 +26,13 @@ def encode_image(pixels: np.ndarray, fmt: str, alpha: np.ndarray | None = None,
     ----------
     pixels : ndarray
         (H, W, 3) RGB or (H, W) gray; uint8, uint16 or float32 in [0, 1].
-    fmt : {'JPEG', 'PNG', 'TIFF', 'WEBP'}
+    fmt : {'JPEG', 'PNG', 'TIFF', 'WEBP', 'HEIF'}
         JPEG and WebP are 8-bit formats: deeper pixels are rounded to 8 bit.
+        HEIF (HEIC) keeps 8 bit as 8 and writes deeper pixels as 10 bit.
     """
     fmt = fmt.upper()
+    if fmt == "HEIC":
+        fmt = "HEIF"
     if fmt in ("JPEG", "WEBP"):
         pixels = to_uint8(pixels)
         alpha = None if alpha is None or fmt == "JPEG" else to_uint8(alpha)
@@ -40,7 +43,11 @@ def encode_image(pixels: np.ndarray, fmt: str, alpha: np.ndarray | None = None,
         return _encode_png(pixels, alpha, icc_profile, exif)
     if fmt == "TIFF":
         return _encode_tiff(pixels, alpha, icc_profile, exif)
-    raise ImageWriteError(f"Retexture cannot write {fmt}; use JPEG, PNG, TIFF or WebP.")
+    if fmt == "HEIF":
+        if pixels.dtype != np.uint8:
+            pixels = to_uint16(pixels)
+        return _encode_heif(pixels, alpha, icc_profile, exif)
+    raise ImageWriteError(f"Retexture cannot write {fmt}; use JPEG, PNG, TIFF, WebP or HEIC.")
 
 
 def _with_alpha(pixels, alpha):
@@ -111,12 +118,48 @@ def _encode_tiff(pixels, alpha, icc, exif) -> bytes:
                     extratags.append((tag, "s", 0, value, True))
         except Exception:  # unreadable EXIF must not stop the write
             extratags = []
+    # tifffile writes Software (305) itself and drops, with a logged warning, an
+    # extra tag of the same number: hand it the camera's or editor's value instead.
+    software = next((t[3] for t in extratags if t[0] == 0x0131), None)
+    extratags = [t for t in extratags if t[0] != 0x0131]
     photometric = "minisblack" if arr.ndim == 2 or arr.shape[2] == 2 else "rgb"
     extrasamples = (2,) if alpha is not None else None  # unassociated alpha
     buf = io.BytesIO()
     tifffile.imwrite(buf, arr, photometric=photometric, compression="zlib",
                      compressionargs={"level": 3}, iccprofile=icc, extratags=extratags,
-                     extrasamples=extrasamples, metadata=None)
+                     extrasamples=extrasamples, metadata=None, software=software)
+    return buf.getvalue()
+
+
+# pillow-heif's quality (0-100) for HEVC; 90 keeps skin grain, which is the point
+# of a restore. x265's "fast" preset: libheif's default ("slow") took 2 to 5 times
+# as long on a 6 MP photo for the same file size and PSNR.
+HEIF_QUALITY = 90
+_HEIF_ENCODER = {"preset": "fast"}
+
+
+def _encode_heif(pixels, alpha, icc, exif) -> bytes:
+    """HEIC through pillow-heif (libheif with x265); uint16 pixels become 10 bit."""
+    try:
+        import pillow_heif
+    except ImportError:
+        raise ImageWriteError("Writing HEIC needs the pillow-heif package, which is not installed: "
+                              "install it, or write JPEG or TIFF.") from None
+    arr = np.ascontiguousarray(_with_alpha(pixels, alpha))
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[1 if arr.ndim == 2 else arr.shape[2]]
+    if arr.dtype == np.uint16:
+        mode += ";16"
+    kw = {"quality": HEIF_QUALITY, "enc_params": dict(_HEIF_ENCODER)}
+    if icc:
+        kw["icc_profile"] = icc
+    if exif:
+        kw["exif"] = exif
+    buf = io.BytesIO()
+    try:
+        pillow_heif.encode(mode, (arr.shape[1], arr.shape[0]), arr.tobytes(), buf, **kw)
+    except (RuntimeError, ValueError) as exc:
+        raise ImageWriteError(f"The HEIC encoder failed ({str(exc).strip()[:120]}); write JPEG or TIFF instead.") \
+            from None
     return buf.getvalue()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -86,3 +87,27 @@ def test_batch_page_restores_three_pairs_into_a_zip(batch_page, tmp_path, textur
     for name, data in images.items():
         img = read_image(data, name=name)
         assert img.pixels.shape == (512, 512, 3)
+
+
+def test_batch_page_refuses_a_zip_bomb_without_unpacking_it(batch_page, tmp_path):
+    """A 1 MB zip of a 200 MB zero-filled 'photo': one sentence, nothing of it on the server's disk."""
+    import tempfile
+
+    from tests.test_batch_safety import zero_bomb
+
+    bomb = tmp_path / "shoot.zip"
+    bomb.write_bytes(zero_bomb(200))
+    page = batch_page
+    page.get_by_text("Batch restoration").first.wait_for()
+    page.locator(".st-key-batch_originals input[type=file]").set_input_files(str(bomb))
+    wait_for_app_run(page)
+    warning = page.get_by_text("refused as a possible zip bomb")
+    warning.first.wait_for()
+    text = warning.first.inner_text()
+    assert text.startswith("shoot.zip would expand") and text.count("\n") == 0, text
+    assert page.locator('[data-testid="stException"]').count() == 0
+    shot(page, "batch_04_zip_bomb")
+    # The server (same user, same temporary folder) wrote none of it.
+    big = [p for d in Path(tempfile.gettempdir()).glob("retexture-batch-*") if d.is_dir() and not d.is_symlink()
+           for p in d.rglob("*") if p.is_file() and p.stat().st_size > 50 * 2**20]
+    assert not big, f"unpacked on the server: {big}"

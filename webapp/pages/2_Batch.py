@@ -2,8 +2,9 @@
 
 Page code only: the uploads, zips and the run live in :mod:`webapp.batch_uploads`,
 the pairing and the batch itself in :mod:`processing.batch`.
-Uploads stay in memory; the batch runs in a private temporary folder
-(``tempfile.TemporaryDirectory``, mode 0700) that is deleted right after.
+Each upload is unpacked once into the session's private temporary folder
+(mode 0700, removed with the session); the batch runs in another one, deleted
+right after. Folders a killed server left behind go at the first page run.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import streamlit as st  # noqa: E402
 
 from processing.batch import CONTACT_SHEET, BatchError, pair_names  # noqa: E402
 from processing.settings import Preset, SettingsError  # noqa: E402
-from webapp.batch_uploads import collect_uploads, run_batch_on_uploads, split_uploads  # noqa: E402
+from webapp.batch_uploads import (UploadFolder, remove_stale_batch_folders_once,  # noqa: E402
+                                   run_batch_on_uploads, split_uploads)
 
 TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp", "zip"]
 RESULT = "_batch_result"
+UPLOADS = "_batch_uploads"
 
 
 def current_preset(upload) -> tuple[Preset, str, str | None]:
@@ -72,19 +75,29 @@ def contact_sheet(zip_bytes: bytes) -> str | None:
 
 
 def digest(files, preset: Preset, suffix: str) -> str:
+    """Key of a run's inputs: the settings and the uploads (Streamlit gives each upload its own id)."""
     h = hashlib.sha256(preset.to_json().encode() + suffix.encode())
     for f in files:
-        h.update(f.name.encode())
-        h.update(hashlib.sha256(f.getvalue()).digest())
+        h.update(f.name.encode() + b"\0" + f.file_id.encode() + b"\0")
     return h.hexdigest()
+
+
+def upload_folder() -> UploadFolder:
+    """This session's folder of unpacked uploads."""
+    if UPLOADS not in st.session_state:
+        st.session_state[UPLOADS] = UploadFolder()
+    return st.session_state[UPLOADS]
+
+
+remove_stale_batch_folders_once()
 
 
 st.set_page_config(page_title="Retexture - Batch", page_icon=":material/texture:", layout="wide")
 st.title("Batch restoration")
 st.caption("Restore many photos at once: upload the originals and their AI-retouched versions "
            "(files with the same name are paired, any of JPEG/PNG/TIFF/WebP), or one zip with the "
-           "folders 'originals' and 'retouched'. Kept in memory and in a private temporary folder "
-           "deleted after the run.")
+           "folders 'originals' and 'retouched'. Unpacked into a private temporary folder that is "
+           "deleted when you leave.")
 
 left, right = st.columns(2)
 with left:
@@ -110,16 +123,22 @@ if preset_error:
 st.caption(f"Settings: {describe(preset)} (from {source}). Photos without a face are reported and skipped.")
 
 uploads = list(up_o or []) + list(up_r or [])
+if UPLOADS in st.session_state:  # removed uploads leave the disk too
+    st.session_state[UPLOADS].keep(f.file_id for f in uploads)
 if not uploads:
     st.info("Upload the originals and the retouched photos to start.")
     st.stop()
 
+folder = upload_folder()
 try:
     originals, retouched = split_uploads(
-        collect_uploads((f.name, f.getvalue()) for f in (up_o or [])),
-        collect_uploads((f.name, f.getvalue()) for f in (up_r or [])), suffix)
+        folder.collect((f.name, f.file_id, f) for f in (up_o or [])),
+        folder.collect((f.name, f.file_id, f) for f in (up_r or [])), suffix)
 except BatchError as exc:
     st.warning(str(exc))
+    st.stop()
+except OSError as exc:
+    st.warning(f"The uploads could not be unpacked on this server ({exc.strerror or exc}).")
     st.stop()
 
 pairing = pair_names([n for n, _ in originals], [n for n, _ in retouched], suffix)
