@@ -317,6 +317,26 @@ def test_a_refused_batch_creates_no_output_folder(small_pair, tmp_path, case):
     assert tree_sums(o, r) | {str(preset): sha(preset.read_bytes())} == before
 
 
+@pytest.mark.parametrize("spelling", ["in the folder", "through a symlink"])
+def test_a_preset_in_the_output_folder_is_refused_before_the_report_replaces_it(small_pair, tmp_path, spelling):
+    o, r = small_pair
+    out = tmp_path / "out"
+    out.mkdir()
+    preset = out / "report.json"  # the name the batch's own report takes
+    preset.write_text('{"method": "graft"}')
+    given = preset
+    if spelling == "through a symlink":
+        given = tmp_path / "studio.json"
+        given.symlink_to(preset)
+    proc = subprocess.run([sys.executable, "-m", "processing", "batch", str(o), str(r), "-o", str(out),
+                           "--preset", str(given), "--jobs", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "inside the output folder" in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert preset.read_text() == '{"method": "graft"}'
+    assert sorted(p.name for p in out.iterdir()) == ["report.json"]
+
+
 def test_a_file_the_batch_did_not_make_is_not_replaced(small_pair, tmp_path):
     """An output folder that already holds a file of the same name: the studio's own."""
     o, r = small_pair

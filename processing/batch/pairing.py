@@ -139,6 +139,15 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
+def check_read_file_outside(path, out_dir, what: str) -> None:
+    """Refuse a file the batch reads (a preset) that lies in the output folder,
+    where the report, the contact sheet and the results replace files by name."""
+    where, out = Path(path).expanduser().resolve(), Path(out_dir).expanduser().resolve()
+    if _inside(where, out):
+        raise BatchError(f"The {what} {where} is inside the output folder {out}, where the batch writes its "
+                         f"results and report: keep the {what} elsewhere.")
+
+
 def check_out_dir(out_dir, input_dirs: Iterable, create: bool = True) -> Path:
     """Resolve the output folder, creating it when missing.
 

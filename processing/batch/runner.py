@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from processing.batch.pairing import BatchError, Pairing, PairJob, plan_batch
+from processing.batch.pairing import BatchError, Pairing, PairJob, check_read_file_outside, plan_batch
 from processing.batch.progress import Progress, terminal_text
 from processing.batch.report import (RECORD_DIR, REPORT_CSV, THUMB_DIR, already_done, matches_files,
                                      new_record, one_line, previous_records, saved_record,
@@ -422,6 +422,8 @@ def _run_batch_command(args) -> int:
     try:
         if args.jobs is not None and args.jobs < 1:
             raise BatchError("--jobs must be 1 or more.")
+        if args.preset:
+            check_read_file_outside(args.preset, args.output, "preset")
         preset = Preset.load(args.preset) if args.preset else Preset()
         result = run_batch(args.originals, args.retouched, args.output, preset, jobs=args.jobs,
                            overwrite=args.overwrite, suffix=args.suffix, masks_dir=args.masks,
