@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processing.filters import gaussian_blur, luminance
+from processing.boxes import grow_box
+from processing.dtypes import to_float
+from processing.filters import enlarge_rows, gaussian_blur, luminance
 from processing.luminosity import smoothstep
-from processing.boxes import mask_work_box
-from processing.dtypes import mask_to_float, to_float
+from processing.row_bands import band_height, crop_mask, weight_box, weight_rows
 
 # Detection works on a copy whose long side is at most this: a blemish of
 # 4-8 px at 2 MP is 15-30 px at 24 MP, still several pixels after reduction.
@@ -46,6 +47,68 @@ class ToneChange:
     shape: tuple[int, int]      # full image (H, W)
 
 
+@dataclass
+class BlemishSpots:
+    """Removed-blemish protection, kept at the size it was found at.
+
+    The weight is 1 everywhere but around removed spots; it is found on a
+    reduced copy, so it is stored that way (a few MB where the full frame
+    would be 576 MB at 144 MP) and enlarged band by band when a restore reads
+    it (:class:`processing.row_bands.BandWeight` takes it as a factor).
+
+    Attributes
+    ----------
+    soft : ndarray, float32 (h, w)
+        How much each reduced pixel belongs to a kept-clean spot (clipped to [0, 1] on use).
+    f : int
+        Reduction factor: a reduced pixel is f x f image pixels.
+    origin : (y0, x0)
+        Image position of the reduced grid's top-left pixel, px.
+    shape : (H, W)
+        Size of the image the weight covers, px.
+    """
+
+    soft: np.ndarray
+    f: int
+    origin: tuple[int, int]
+    shape: tuple[int, int]
+
+    def rows(self, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
+        """The weight's rows ``r0:r1``, columns ``c0:c1``: float32, 0 where a spot is kept clean."""
+        c1 = self.shape[1] if c1 is None else c1
+        out = np.ones((r1 - r0, c1 - c0), np.float32)
+        y0, x0 = self.origin
+        f = self.f
+        ya, yb = max(r0, y0), min(r1, y0 + self.soft.shape[0] * f)
+        xa, xb = max(c0, x0), min(c1, x0 + self.soft.shape[1] * f)
+        if ya < yb and xa < xb:
+            # Rows far from every spot enlarge to exactly 0 (weight 1): skip them.
+            near = self.soft[max(0, (ya - y0) // f - 1):(yb - y0 - 1) // f + 2]
+            if near.max() > 0:
+                big = enlarge_rows(self.soft, f, ya - y0, yb - y0, width=xb - x0)[:, xa - x0:]
+                out[ya - r0:yb - r0, xa - c0:xb - c0] = 1.0 - np.clip(big, 0.0, 1.0)
+        return out
+
+    def full(self) -> np.ndarray:
+        """The whole weight, float32 (H, W)."""
+        return self.rows(0, self.shape[0])
+
+
+def _reduced_mask(mask: np.ndarray | None, f: int, hh: int, ww: int) -> np.ndarray:
+    """A mask's box-average over f x f blocks (hh, ww), float32, converted a band at a time."""
+    if mask is None:
+        # Every block averages to the same value: that of one block of ones.
+        one = cv2.resize(np.ones((f, f), np.float32), (1, 1), interpolation=cv2.INTER_AREA)[0, 0]
+        return np.full((hh, ww), one, np.float32)
+    step = max(1, band_height(ww * f) // f) * f
+    out = np.empty((hh, ww), np.float32)
+    for r in range(0, hh * f, step):
+        rows = min(step, hh * f - r)
+        out[r // f:(r + rows) // f] = cv2.resize(weight_rows(mask, r, r + rows, 0, ww * f), (ww, rows // f),
+                                                interpolation=cv2.INTER_AREA)
+    return out
+
+
 def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
                 halo: int = 130) -> ToneChange | None:
     """The change to search for removed blemishes in, or None for an empty mask.
@@ -53,19 +116,22 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     ``halo`` (px) of context around the mask's box: four times the widest
     blur plus margin a search will use.
     """
-    box = mask_work_box(mask, ai.shape, halo)
+    box = weight_box(mask, ai.shape)
     if box is None:
         return None
+    box = grow_box(box, halo, ai.shape)
     h, w = ai.shape[:2]
     y0, y1, x0, x1 = box
     o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
-    m_small = np.ones(o.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
+    m = crop_mask(mask, y0, y1, x0, x1)
     f = max(1, int(np.ceil(max(o.shape[:2]) / DETECT_MAX_SIDE)))
     if f > 1:  # reduce before converting: 24 MP of float is the slow part
         # Whole multiples of f keep INTER_AREA on OpenCV's fast integer path.
         hh, ww = (y1 - y0) // f, (x1 - x0) // f
-        o, a, m_small = (cv2.resize(x[:hh * f, :ww * f], (ww, hh), interpolation=cv2.INTER_AREA)
-                         for x in (o, a, m_small))
+        o, a = (cv2.resize(x[:hh * f, :ww * f], (ww, hh), interpolation=cv2.INTER_AREA) for x in (o, a))
+        m_small = _reduced_mask(m, f, hh, ww)
+    else:
+        m_small = weight_rows(m, 0, y1 - y0, 0, x1 - x0)
     diff = luminance(to_float(o)) - luminance(to_float(a))
     return ToneChange(diff, m_small, f, (y0, y1, x0, x1), (h, w))
 
@@ -75,6 +141,18 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
                        margin: float = 4.0, max_spot: float | None = None,
                        change: ToneChange | None = None) -> np.ndarray | None:
     """Weight in [0, 1] (H, W): 0 where the AI removed a blemish, 1 elsewhere.
+
+    :func:`find_blemishes` as one full-frame array (parameters and None as there).
+    """
+    spots = find_blemishes(original, ai, mask, sensitivity, scale, margin, max_spot, change)
+    return None if spots is None else spots.full()
+
+
+def find_blemishes(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                   sensitivity: float = 0.5, scale: float = 2.0,
+                   margin: float = 4.0, max_spot: float | None = None,
+                   change: ToneChange | None = None) -> BlemishSpots | None:
+    """Where the AI removed a blemish, as a weight 0 there and 1 elsewhere (kept reduced).
 
     Parameters
     ----------
@@ -97,7 +175,7 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
 
     Returns
     -------
-    ndarray float32 (H, W), or None when off or nothing was found.
+    BlemishSpots, or None when off or nothing was found.
     """
     if sensitivity <= 0:
         return None
@@ -145,19 +223,22 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
     # Fade back to full texture over about the margin again.
     soft = smoothstep(0.0, 0.5, gaussian_blur(spots, max(grow / 2.0, 0.5)))
     soft = np.maximum(soft, spots)
-    weight = np.ones((h, w), np.float32)
-    if f > 1:
-        soft = cv2.resize(soft, (soft.shape[1] * f, soft.shape[0] * f), interpolation=cv2.INTER_LINEAR)
-    weight[y0:y0 + soft.shape[0], x0:x0 + soft.shape[1]] = 1.0 - np.clip(soft, 0.0, 1.0)
-    return weight
+    return BlemishSpots(soft, f, (y0, x0), (h, w))
 
 
-def graft_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-                     sensitivity: float, radius: float) -> np.ndarray | None:
-    """:func:`blemish_protection` for a graft of ``radius`` px (graft, frequency separation).
+def graft_spots(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                sensitivity: float, radius: float) -> BlemishSpots | None:
+    """:func:`find_blemishes` for a graft of ``radius`` px (graft, frequency separation).
 
     A spot's edge reaches about the graft radius into the high band, so that is
     the margin kept clean around it; ``sensitivity`` is a fraction (0 = off).
     """
-    return blemish_protection(original, ai, mask, sensitivity, scale=max(1.0, radius / 2),
-                              margin=max(2.0, radius))
+    return find_blemishes(original, ai, mask, sensitivity, scale=max(1.0, radius / 2),
+                          margin=max(2.0, radius))
+
+
+def graft_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                     sensitivity: float, radius: float) -> np.ndarray | None:
+    """:func:`graft_spots` as one full-frame weight (H, W), or None."""
+    spots = graft_spots(original, ai, mask, sensitivity, radius)
+    return None if spots is None else spots.full()

@@ -16,11 +16,11 @@ import cv2
 import numpy as np
 
 from processing.blend import apply_masked, linear_light
-from processing.boxes import grow_box, mask_bbox
-from processing.dtypes import mask_to_float, to_float
-from processing.filters import gaussian_blur, low_pass, luminance
+from processing.boxes import grow_box
+from processing.dtypes import to_float
+from processing.filters import LowPassRows, gaussian_blur, luminance
 from processing.luminosity import luminosity_weight
-from processing.row_bands import inner, run_kernel
+from processing.row_bands import band_height, inner, map_bands, run_kernel, weight_box, weight_rows
 
 
 def halo_for(sigma: float) -> int:
@@ -33,16 +33,20 @@ def detail_layer(detail: np.ndarray, strength: float) -> np.ndarray:
     return np.float32(0.5) + np.float32(strength / 2.0) * detail
 
 
-def add_detail(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None, sigma: float,
+def add_detail(original: np.ndarray, ai: np.ndarray, mask, sigma: float,
                strength: float, replace: bool = False, shadows: float = 0.0,
-               highlights: float = 1.0, exact: bool = True) -> np.ndarray:
+               highlights: float = 1.0, exact: bool = True, out: np.ndarray | None = None,
+               band_rows: int | None = None) -> np.ndarray:
     """Put the original's detail finer than ``sigma`` onto the AI image.
+
+    Works band by band inside the mask's box: nothing full-frame is made
+    besides the result (a 144 MP RGB frame of float32 would be 1.7 GB).
 
     Parameters
     ----------
     original, ai : ndarray, same shape
         (H, W) or (H, W, C); uint8, uint16 or float32 in [0, 1].
-    mask : ndarray (H, W) or None
+    mask : ndarray (H, W), BandWeight or None
         Where, in [0, 1] (or uint8/uint16 at full range); None = everywhere.
     sigma : float
         Split between tone and detail, px.
@@ -56,51 +60,80 @@ def add_detail(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None, si
         False lets a wide blur (sigma >= 6 px) run on a reduced copy
         (:func:`processing.filters.low_pass`): match mode's wide swap, where the
         low band is smooth and speed on 24 MP files matters more than the last level.
+    out : ndarray, optional
+        Where to write the result: another array (not ``ai``: bands read their
+        neighbours' rows) holding ``ai``'s pixels already, since only the mask's
+        box is written. Default: a copy of ``ai``.
+    band_rows : int, optional
+        Rows per band (default: a few MB of pixels); the result does not depend on it.
 
     Returns
     -------
-    ndarray like ``ai``; equal to ``ai`` bit for bit where the mask is 0.
+    ndarray like ``ai`` (``out`` when given); equal to ``ai`` bit for bit where the mask is 0.
     """
     if ai.dtype == np.uint8 and original.dtype == np.uint8:
-        return _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, highlights, exact)
+        return _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, highlights, exact,
+                                 out, band_rows)
     return run_kernel(ai, mask, [original], detail_kernel(sigma, strength, replace),
-                      halo_for(sigma), shadows, highlights)
+                      halo_for(sigma), shadows, highlights, out=out,
+                      **({} if band_rows is None else {"band_rows": band_rows}))
 
 
-def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, highlights, exact=True):
+def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, highlights, exact=True,
+                      out=None, band_rows=None):
     """8-bit fast path: OpenCV's fixed-point blur and saturating integer
-    arithmetic, within 1 LSB of the float path at a fraction of its cost."""
-    out = ai.copy()
-    box = mask_bbox(mask, ai.shape)
+    arithmetic, within 1 LSB of the float path at a fraction of its cost.
+
+    Band by band: each band reads the rows its blur reaches (the haloed box's
+    own edges are reflected as in a whole-box blur), so the result does not
+    depend on the band height.
+    """
+    out = ai.copy() if out is None else out
+    box = weight_box(mask, ai.shape)
     if box is None:
         return out
     y0, y1, x0, x1 = box
     hy0, hy1, hx0, hx1 = grow_box(box, halo_for(sigma), ai.shape)
-    win = (slice(y0 - hy0, y1 - hy0), slice(x0 - hx0, x1 - hx0))
+    cols = slice(x0 - hx0, x1 - hx0)
     ksize = 2 * int(np.ceil(4.0 * sigma)) + 1
+    reach = ksize // 2  # rows the blur reads on each side
 
-    def detail(x, approximate: bool):
-        if approximate and sigma >= 6:
-            return cv2.subtract(x[win], low_pass(x, sigma)[win], dtype=cv2.CV_32F)
-        blurred = cv2.GaussianBlur(x, (ksize, ksize), sigma, borderType=cv2.BORDER_REFLECT_101)
-        return cv2.subtract(x[win], blurred[win], dtype=cv2.CV_16S)
+    def source(i0, i1):
+        """Rows i0:i1 of what is blurred, counted from the haloed box's top."""
+        o = original[hy0 + i0:hy0 + i1, hx0:hx1]
+        if replace:
+            # (O - G(O)) - (A - G(A)) = (O - A) - G(O - A): one blur instead of two.
+            # The difference is small and smooth at that scale, so a wide blur of it
+            # on a reduced copy is within a fraction of a level (and int16 has no
+            # fixed-point fast path).
+            return cv2.subtract(o, ai[hy0 + i0:hy0 + i1, hx0:hx1], dtype=cv2.CV_16S)
+        return o
 
-    a = ai[y0:y1, x0:x1]
-    if replace:
-        # (O - G(O)) - (A - G(A)) = (O - A) - G(O - A): one blur instead of two.
-        # The difference is small and smooth at that scale, so a wide blur of it
-        # on a reduced copy is within a fraction of a level (and int16 has no
-        # fixed-point fast path).
-        d = detail(cv2.subtract(original[hy0:hy1, hx0:hx1], ai[hy0:hy1, hx0:hx1], dtype=cv2.CV_16S), True)
-    else:
-        d = detail(original[hy0:hy1, hx0:hx1], not exact)
-    # clip(A + s D) is Linear Light of the half-amplitude detail layer.
-    blended = cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_8U)
-    m = np.ones(a.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
-    if shadows > 0 or highlights < 1:
-        m = m * luminosity_weight(luminance(to_float(a)), shadows, highlights)
-    # blendLinear computes (A (1 - m) + T m) / 1, rounded: exactly A where m == 0.
-    out[y0:y1, x0:x1] = cv2.blendLinear(a, blended, 1.0 - m, m)
+    approximate = replace or not exact
+    wide = LowPassRows(source, (hy1 - hy0, hx1 - hx0), sigma) if approximate and sigma >= 6 else None
+    if band_rows is None:
+        band_rows = band_height(x1 - x0, at_least=2 * reach if wide is None else 16)
+
+    def one_band(by0: int) -> None:
+        by1 = min(y1, by0 + band_rows)
+        i0, i1 = by0 - hy0, by1 - hy0
+        if wide is not None:
+            d = cv2.subtract(source(i0, i1)[:, cols], wide.rows(i0, i1)[:, cols], dtype=cv2.CV_32F)
+        else:
+            j0, j1 = max(0, i0 - reach), min(hy1 - hy0, i1 + reach)
+            x = source(j0, j1)
+            blurred = cv2.GaussianBlur(x, (ksize, ksize), sigma, borderType=cv2.BORDER_REFLECT_101)
+            d = cv2.subtract(x[i0 - j0:i1 - j0, cols], blurred[i0 - j0:i1 - j0, cols], dtype=cv2.CV_16S)
+        a = ai[by0:by1, x0:x1]
+        # clip(A + s D) is Linear Light of the half-amplitude detail layer.
+        blended = cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_8U)
+        m = weight_rows(mask, by0, by1, x0, x1)
+        if shadows > 0 or highlights < 1:
+            m = m * luminosity_weight(luminance(to_float(a)), shadows, highlights)
+        # blendLinear computes (A (1 - m) + T m) / 1, rounded: exactly A where m == 0.
+        out[by0:by1, x0:x1] = cv2.blendLinear(a, blended, 1.0 - m, m)
+
+    map_bands(one_band, y0, y1, band_rows)
     return out
 
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processing.blemish import blemish_protection
-from processing.boxes import mask_bbox, mask_work_box
+from processing.blemish import BlemishSpots, blemish_protection, find_blemishes
+from processing.boxes import grow_box
 from processing.detail_transfer import add_detail
-from processing.dtypes import mask_to_float
 from processing.filters import gaussian_blur
+from processing.row_bands import BandWeight, crop_mask, weight_box, weight_rows
 from processing.spectrum import LADDER, removed_scale, texture_spectrum
 
 # The spectrum for the automatic cut-off is measured on at most this many pixels
@@ -39,8 +39,9 @@ SWAP_FACTOR = 2.0
 class MatchPlan:
     """What match mode decided for a pair, for the UI and the report.
 
-    Arrays cover only the work box (the mask's bounding box plus the context
-    the swap needs); :meth:`full` places one in a full-size frame.
+    Everything covers only the work box (the mask's bounding box plus the
+    context the swap needs); :meth:`full` places an array in a full-size frame.
+    The weight is kept as its factors and made band by band when applied.
 
     Attributes
     ----------
@@ -54,10 +55,10 @@ class MatchPlan:
         AI band energy / original's per band of ``LADDER`` inside the mask.
     box : tuple of int
         (y0, y1, x0, x1) of the work box in the image.
-    weight : ndarray or None
+    band_weight : BandWeight
         Per-pixel weight in the box (mask x blemish protection x regional strength).
-    blemish : ndarray or None
-        Blemish protection weight in the box (0 where a removed spot is kept clean).
+    spots : BlemishSpots or None
+        Blemish protection in the box (0 where a removed spot is kept clean).
     """
 
     cutoff: float
@@ -65,8 +66,18 @@ class MatchPlan:
     auto_cutoff: float
     ai_ratios: list
     box: tuple
-    weight: np.ndarray | None
-    blemish: np.ndarray | None
+    band_weight: BandWeight
+    spots: BlemishSpots | None = None
+
+    @property
+    def weight(self) -> np.ndarray:
+        """The per-pixel weight in the box as one float32 array (made on demand)."""
+        return self.band_weight.full()
+
+    @property
+    def blemish(self) -> np.ndarray | None:
+        """Blemish protection in the box as one float32 array (made on demand), or None."""
+        return None if self.spots is None else self.spots.full()
 
     def full(self, array: np.ndarray | None, shape, fill: float = 1.0) -> np.ndarray | None:
         """``array`` (box-sized) placed in a float32 frame of ``shape`` filled with ``fill``."""
@@ -79,7 +90,7 @@ class MatchPlan:
 
 
 def _central_window(mask: np.ndarray | None, shape, side: int):
-    box = mask_bbox(mask, shape)
+    box = weight_box(mask, shape)
     if box is None:
         return None
     y0, y1, x0, x1 = box
@@ -99,7 +110,8 @@ def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     win = _central_window(mask, ai.shape, SPECTRUM_SIDE)
     if win is None:
         return MIN_CUTOFF, [float("nan")] * len(LADDER)
-    m = np.ones(ai[win].shape[:2], np.float32) if mask is None else mask_to_float(mask[win])
+    wh, ww = ai[win].shape[:2]
+    m = weight_rows(mask, win[0].start, win[0].start + wh, win[1].start, win[1].start + ww)
     if blemish > 0:
         spots = blemish_protection(original[win], ai[win], m, blemish, scale=1.5, margin=2.0)
         if spots is not None:
@@ -109,9 +121,40 @@ def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     return float(np.clip(cut, MIN_CUTOFF, MAX_CUTOFF)), [float(r) for r in ratios]
 
 
+@dataclass
+class RegionalWeight:
+    """Per-pixel strength multiplier kept as one tile per face (1 elsewhere).
+
+    Attributes
+    ----------
+    shape : (H, W)
+    tiles : list of ((y0, y1, x0, x1), ndarray float32)
+        Pasted in order: a later face's tile covers an earlier one's.
+    """
+
+    shape: tuple[int, int]
+    tiles: list
+
+    def rows(self, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
+        """Rows ``r0:r1``, columns ``c0:c1`` of the multiplier, float32."""
+        c1 = self.shape[1] if c1 is None else c1
+        out = np.ones((r1 - r0, c1 - c0), np.float32)
+        for (y0, y1, x0, x1), tile in self.tiles:
+            ya, yb, xa, xb = max(r0, y0), min(r1, y1), max(c0, x0), min(c1, x1)
+            if ya < yb and xa < xb:
+                out[ya - r0:yb - r0, xa - c0:xb - c0] = tile[ya - y0:yb - y0, xa - x0:xb - x0]
+        return out
+
+    def full(self) -> np.ndarray:
+        """The whole multiplier, float32 (H, W)."""
+        return self.rows(0, self.shape[0])
+
+
 def regional_weight(faces, shape, strengths: dict[str, float], feather: float = 0.03,
                     origin: tuple[int, int] = (0, 0)) -> np.ndarray | None:
     """Per-pixel strength multiplier from the face regions, feathered at the seams.
+
+    :func:`regional_tiles` as one array.
 
     Parameters
     ----------
@@ -130,11 +173,18 @@ def regional_weight(faces, shape, strengths: dict[str, float], feather: float = 
     -------
     ndarray float32 (H, W) or None when every strength is 1 or there is no face.
     """
+    tiles = regional_tiles(faces, shape, strengths, feather, origin)
+    return None if tiles is None else tiles.full()
+
+
+def regional_tiles(faces, shape, strengths: dict[str, float], feather: float = 0.03,
+                   origin: tuple[int, int] = (0, 0)) -> RegionalWeight | None:
+    """:func:`regional_weight` (same parameters) kept as one tile per face."""
     if not faces or all(abs(v - 1.0) < 1e-6 for v in strengths.values()):
         return None
     h, w = shape[:2]
     ox, oy = origin
-    out = np.ones((h, w), np.float32)
+    tiles = []
     for face in faces:
         x0, y0, x1, y1 = face.bbox
         height = max(y1 - y0, 1)
@@ -149,8 +199,8 @@ def regional_weight(faces, shape, strengths: dict[str, float], feather: float = 
             if key in strengths:
                 pts = np.round(np.asarray(poly, np.float64) - (x0 + ox, y0 + oy)).astype(np.int32)
                 cv2.fillPoly(tile, [pts], float(strengths[key]))
-        out[y0:y1, x0:x1] = gaussian_blur(tile, feather * height)
-    return out
+        tiles.append(((y0, y1, x0, x1), gaussian_blur(tile, feather * height)))
+    return RegionalWeight((h, w), tiles)
 
 
 # Context around the mask's box: the widest swap blur (4 sigma) and the blemish search.
@@ -179,24 +229,21 @@ def plan_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     -------
     MatchPlan, or None for an empty mask.
     """
-    box = mask_work_box(mask, ai.shape, WORK_HALO)
+    box = weight_box(mask, ai.shape)
     if box is None:
         return None
+    box = grow_box(box, WORK_HALO, ai.shape)
     y0, y1, x0, x1 = box
     o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
-    weight = np.ones(a.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
-    auto, ratios = auto_cutoff(o, a, weight, blemish)
+    m = crop_mask(mask, y0, y1, x0, x1)  # a view: converted band by band
+    auto, ratios = auto_cutoff(o, a, m, blemish)
     cut = cutoff if cutoff > 0 else auto
-    protection = None
+    spots = None
     if blemish > 0:
-        protection = blemish_protection(o, a, weight, blemish, scale=float(np.clip(cut / 2, 1.0, 2.0)),
-                                        margin=cut)
-        if protection is not None:
-            weight = weight * protection
-    regional = regional_weight(faces, a.shape, regions or {}, origin=(x0, y0))
-    if regional is not None:
-        weight = weight * regional
-    return MatchPlan(cut, SWAP_FACTOR * cut, auto, ratios, box, weight, protection)
+        spots = find_blemishes(o, a, m, blemish, scale=float(np.clip(cut / 2, 1.0, 2.0)), margin=cut)
+    regional = regional_tiles(faces, a.shape, regions or {}, origin=(x0, y0))
+    factors = tuple(f for f in (spots, regional) if f is not None)
+    return MatchPlan(cut, SWAP_FACTOR * cut, auto, ratios, box, BandWeight(a.shape[:2], m, factors), spots)
 
 
 def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, strength: float = 1.0,
@@ -222,11 +269,11 @@ def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, 
         return out
     # Regional strengths above 100 % must scale the detail, not saturate a weight
     # at 1: split the weight into its <= 1 part and a strength factor.
-    weight = plan.weight
-    peak = float(weight.max())
+    weight = plan.band_weight
+    peak = weight.max()
     if peak > 1.0:
-        weight, strength = weight / peak, strength * peak
+        weight, strength = weight.divided_by(peak), strength * peak
     y0, y1, x0, x1 = plan.box
-    out[y0:y1, x0:x1] = add_detail(original[y0:y1, x0:x1], ai[y0:y1, x0:x1], weight, plan.swap_radius,
-                                   strength, True, shadows, highlights, exact=False)
+    add_detail(original[y0:y1, x0:x1], ai[y0:y1, x0:x1], weight, plan.swap_radius, strength, True,
+               shadows, highlights, exact=False, out=out[y0:y1, x0:x1])
     return out

@@ -1,4 +1,6 @@
-"""Keep freed memory for reuse in long-running processes (web app, batch workers).
+"""How the process holds large arrays: reuse, return, and sparse frames.
+
+Keep freed memory for reuse in long-running processes (web app, batch workers).
 
 A 24 MP restore allocates and frees several arrays of 30-300 MB. glibc hands
 blocks that large back to the kernel on every free (they are mmap'ed), so the
@@ -7,6 +9,13 @@ is a third of match mode's time. Telling the allocator to serve them from its
 heap, and to trim the heap only above 1 GiB of free space, lets each call reuse
 the previous call's pages. Applications call this once at start; the library
 never does it on import.
+
+A one-shot process (the command line) wants the opposite: every band's
+temporaries back to the system as soon as they are freed, so that its peak is
+the arrays it holds, not what the allocator kept (:func:`return_freed_memory`).
+
+A full-frame mask that is zero outside a face (:func:`sparse_zeros`) costs only
+the face's box, as long as its pages are small ones.
 """
 
 from __future__ import annotations
@@ -14,20 +23,77 @@ from __future__ import annotations
 import ctypes
 import sys
 
+import numpy as np
+
 M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
 TRIM_THRESHOLD = 1 << 30
+#: Blocks from this size up are mapped on their own and unmapped when freed.
+RETURN_THRESHOLD = 1 << 20
+MADV_NOHUGEPAGE = 15
+PAGE = 4096
+
+_LIBC = None
+
+
+def _libc():
+    global _LIBC
+    if _LIBC is None and sys.platform.startswith("linux"):
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError:
+            _LIBC = False
+    return _LIBC or None
 
 
 def reuse_freed_memory() -> bool:
     """Ask glibc to keep large freed blocks for reuse. Returns whether it took effect
     (False on other platforms or C libraries, where nothing changes)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+
+
+def return_freed_memory() -> bool:
+    """Ask glibc to give blocks of 1 MiB and more back to the system as soon as
+    they are freed. Returns whether it took effect.
+
+    By default glibc raises its threshold for that after each large free (up to
+    32 MiB), so a restore's band temporaries end up kept in per-thread heaps:
+    100-200 MB that a one-shot process holds to the end for nothing. For
+    command-line tools, called once at start; the opposite of :func:`reuse_freed_memory`.
+    """
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(M_MMAP_THRESHOLD, RETURN_THRESHOLD)) and \
+        bool(mallopt(M_TRIM_THRESHOLD, RETURN_THRESHOLD))
+
+
+def _mallopt():
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is not None:
+        mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return mallopt
+
+
+def sparse_zeros(shape, dtype=np.float32) -> np.ndarray:
+    """A zero-filled array whose untouched parts cost no memory.
+
+    Fresh zeroed memory only becomes resident where it is written, page by
+    page; but numpy asks for 2 MB huge pages on large arrays, and one of those
+    spans 40 rows of a 144 MP float32 frame, so painting a face's box makes
+    whole rows resident (150 MB instead of 40 for a face a fifth of the frame
+    wide). This asks for small pages instead (Linux; elsewhere, or when the
+    allocator hands out reused memory, it is a plain ``np.zeros``).
+    """
+    out = np.zeros(shape, dtype)
+    libc = _libc()
+    if libc is None or out.nbytes < (1 << 22):
+        return out
+    start = -(-out.ctypes.data // PAGE) * PAGE
+    end = (out.ctypes.data + out.nbytes) // PAGE * PAGE
+    if end > start:
+        madvise = libc.madvise
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        madvise(start, end - start, MADV_NOHUGEPAGE)  # best effort: the result is the same array
+    return out

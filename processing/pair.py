@@ -76,7 +76,20 @@ class PreparedPair:
             return self.skin_mask
         if self.skin_mask is None:
             return self.coverage
-        return self.skin_mask * self.coverage
+        from processing.dtypes import mask_to_float
+
+        # A mask file stays 8 or 16 bit until used: scale it to [0, 1] before weighting.
+        return mask_to_float(self.skin_mask) * self.coverage
+
+    def restore_mask(self):
+        """:attr:`mask` as a restore reads it: with a coverage, the product is
+        multiplied out band by band (:class:`~processing.row_bands.BandWeight`)
+        instead of stored (576 MB at 144 MP)."""
+        if self.coverage is None or self.skin_mask is None:
+            return self.mask
+        from processing.row_bands import BandWeight
+
+        return BandWeight(self.coverage.shape[:2], self.skin_mask, (self.coverage,))
 
     @property
     def notes(self) -> list[str]:
@@ -175,6 +188,58 @@ def _is_file(spec) -> bool:
     return isinstance(spec, (str, Path, tuple, bytes)) and spec not in ("auto", "none")
 
 
+#: Files are decoded side by side only while each has at most this many pixels:
+#: decoding holds about three copies of the image at once (the file, the
+#: decoder's buffer, the pixels), which for two 144 MP files is 2.6 GB.
+SIDE_BY_SIDE_MAX_PIXELS = 50_000_000
+
+
+def _header_pixels(source) -> int | None:
+    """Width x height from a file's header, without decoding it (None when unknown)."""
+    from PIL import Image
+
+    if isinstance(source, (LoadedImage, np.ndarray)) or source is None:
+        return 0
+    try:
+        if isinstance(source, tuple):
+            source = source[1]
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            import io
+
+            source = io.BytesIO(source)
+        with Image.open(source) as im:
+            w, h = im.size
+        return w * h
+    except Exception:  # unreadable here: read_image says why, one file at a time
+        return None
+
+
+def _same_file(a, b) -> bool:
+    """Whether two sources are the very same file (path or bytes): decoded once then."""
+    import os
+
+    # Same name too, so that messages about "the original" still name the file given as such.
+    if isinstance(a, (str, Path)) and isinstance(b, (str, Path)):
+        try:
+            return Path(a).name == Path(b).name and os.path.samefile(a, b)
+        except OSError:
+            return False
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return a[0] == b[0] and (a[1] is b[1] or (len(a[1]) == len(b[1]) and a[1] == b[1]))
+    if isinstance(a, (bytes, bytearray)) and isinstance(b, (bytes, bytearray)):
+        return a is b or a == b
+    return False
+
+
+def _side_by_side(sources: dict) -> bool:
+    """Decode side by side only when every file is small enough (see SIDE_BY_SIDE_MAX_PIXELS)."""
+    for src in sources.values():
+        n = _header_pixels(src)
+        if n is None or n > SIDE_BY_SIDE_MAX_PIXELS:
+            return False
+    return True
+
+
 def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None, *,
                  max_pixels: int = DEFAULT_MAX_PIXELS, align_hint: str = "turn alignment on",
                  align_side: int | None = None, require_face: str | None = None,
@@ -227,14 +292,22 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
     sources = {"retouched": retouched}
     if _is_file(mask):
         sources["mask"] = mask
+    # The same file given twice is decoded once: the pixels are the same.
+    same = wants_original and _same_file(original, retouched)
     if parallel_decode:
         # Side by side: JPEG and PNG decoding release the GIL, and decoding is a
-        # third of a 24 MP run. Submitted in the order problems are reported.
-        if wants_original:
+        # third of a 24 MP run. Submitted in the order problems are reported;
+        # one at a time (in that order) when the files are large.
+        if wants_original and not same:
             sources = {"original": original, **sources}
-        with ThreadPoolExecutor(max_workers=len(sources)) as pool:
-            jobs = {name: pool.submit(_decode, src, max_pixels) for name, src in sources.items()}
-            loaded = {name: job.result() for name, job in jobs.items()}
+        if len(sources) > 1 and _side_by_side(sources):
+            with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+                jobs = {name: pool.submit(_decode, src, max_pixels) for name, src in sources.items()}
+                loaded = {name: job.result() for name, job in jobs.items()}
+        else:
+            loaded = {name: _decode(src, max_pixels) for name, src in sources.items()}
+        if same:
+            loaded["original"] = loaded["retouched"]
     else:
         # One at a time, the original last: it is decoded only once the mask is known.
         loaded = {name: _decode(src, max_pixels) for name, src in sources.items()}
@@ -256,7 +329,7 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
     lap("mask")
 
     if wants_original:
-        orig = loaded["original"] if parallel_decode else _decode(original, max_pixels)
+        orig = loaded["original"] if parallel_decode else ai if same else _decode(original, max_pixels)
         del loaded
         lap("read")
         pair.original_name, pair.original_notes = orig.name, list(orig.notes)
@@ -278,14 +351,14 @@ def _auto_mask(pair: PreparedPair, preset: Preset) -> PreparedPair:
 def _align(pair: PreparedPair, enabled: bool, hint: str, side: int | None) -> None:
     """Put the original on the retouched image's grid (in place); coverage from the alignment."""
     from processing.align import align_if_enabled
+    from processing.align.resample import is_full_coverage
 
     kwargs = {"max_side": side} if side else {}
     alignment = align_if_enabled(pair.original, pair.retouched.pixels, enabled, hint, **kwargs)
     if alignment is None:
         return
-    if alignment.identity:
-        # An identity's coverage is a full frame of ones (96 MB at 24 MP): keep one pixel of it.
-        alignment = dataclasses.replace(alignment, coverage=np.ones((1, 1), np.float32))
-    else:
-        pair.original, pair.coverage = alignment.original, alignment.coverage
+    if not alignment.identity:
+        pair.original = alignment.original
+        # Covered everywhere (a crop): no coverage to multiply in.
+        pair.coverage = None if is_full_coverage(alignment.coverage) else alignment.coverage
     pair.alignment = alignment

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processing.dtypes import mask_to_float
 from processing.pair import PreparedPair
+from processing.row_bands import BandWeight
 from processing.settings import (FreqSepSettings, GraftSettings, MatchSettings, Preset, Section,
                                  SyntheticSettings, plan_key)
 
@@ -33,30 +33,36 @@ class RestorePlan:
     pair : PreparedPair
     settings : Section
         The method's settings the plan was made with (in per cent and px).
-    mask : ndarray (H, W) or None
+    mask : ndarray (H, W), BandWeight or None
         The mask to restore with; for graft and frequency separation the
-        removed-blemish protection is folded in.
+        removed-blemish protection is folded in (as a
+        :class:`~processing.row_bands.BandWeight`, multiplied out band by band).
     match : MatchPlan or None
         Match mode's cut-off and weights (None for other methods or an empty mask).
-    blemish_weight : ndarray float32 (H, W) or None
+    spots : BlemishSpots or None
         Graft and frequency separation: the removed-blemish protection folded
         into ``mask`` (None when off or nothing was found).
     """
 
     pair: PreparedPair
     settings: Section
-    mask: np.ndarray | None
+    mask: object | None
     match: object | None = None
-    blemish_weight: np.ndarray | None = None
+    spots: object | None = None
+
+    @property
+    def blemish_weight(self) -> np.ndarray | None:
+        """Graft and frequency separation: the blemish protection as a float32 (H, W) frame, or None."""
+        return None if self.spots is None else self.spots.full()
 
     @property
     def protection(self) -> np.ndarray | None:
         """Full-frame blemish protection (1 = texture goes back, 0 = kept clean), or None.
 
-        Match mode keeps it in its work box; the full frame (96 MB at 24 MP) is made
-        on demand, for display.
+        Plans keep it at the size it was found at; the full frame (96 MB at 24 MP)
+        is made on demand, for display.
         """
-        if self.match is not None and self.match.blemish is not None:
+        if self.match is not None and self.match.spots is not None:
             return self.match.full(self.match.blemish, self.pair.retouched.pixels.shape)
         return self.blemish_weight
 
@@ -87,7 +93,7 @@ class RestorePlan:
         how = "automatic" if self.settings.cutoff == 0 else "set"
         return (f"Match: cut-off {self.match.cutoff:.1f} px ({how}; the spectrum suggests "
                 f"{self.match.auto_cutoff:.1f} px)"
-                + ("; removed blemishes kept clean." if self.match.blemish is not None else "."))
+                + ("; removed blemishes kept clean." if self.match.spots is not None else "."))
 
 
 def plan(pair: PreparedPair, settings: Section | Preset) -> RestorePlan:
@@ -106,7 +112,7 @@ def plan(pair: PreparedPair, settings: Section | Preset) -> RestorePlan:
     """
     if isinstance(settings, Preset):
         settings = settings.settings
-    mask = pair.mask
+    mask = pair.restore_mask()
     if isinstance(settings, SyntheticSettings):
         return RestorePlan(pair, settings, mask)
     original, ai = pair.original, pair.retouched.pixels
@@ -123,11 +129,11 @@ def plan(pair: PreparedPair, settings: Section | Preset) -> RestorePlan:
         match = plan_match(original, ai, mask, p["cutoff"], p["blemish"], regions, pair.faces)
         return RestorePlan(pair, settings, mask, match)
     if isinstance(settings, (GraftSettings, FreqSepSettings)) and p["blemish"] > 0:
-        from processing.blemish import graft_protection
+        from processing.blemish import graft_spots
 
         radius = p["radius"] if isinstance(settings, GraftSettings) else p["blur"]
-        weight = graft_protection(original, ai, mask, p["blemish"], radius)
-        if weight is not None:
-            protected = weight if mask is None else mask_to_float(mask) * weight
-            return RestorePlan(pair, settings, protected, blemish_weight=weight)
+        spots = graft_spots(original, ai, mask, p["blemish"], radius)
+        if spots is not None:
+            # mask x protection, multiplied out band by band by the method.
+            return RestorePlan(pair, settings, BandWeight(ai.shape[:2], mask, (spots,)), spots=spots)
     return RestorePlan(pair, settings, mask)

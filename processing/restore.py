@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from processing.dtypes import mask_to_float
 from processing.frequency_separation import frequency_separation
 from processing.graft import high_pass_graft
 from processing.plan import RestorePlan
+from processing.row_bands import weight_rows
 from processing.settings import FreqSepSettings, GraftSettings, MatchSettings, Section, SyntheticSettings
 from processing.synthetic import synthetic_texture
 
@@ -52,7 +52,7 @@ def apply(plan: RestorePlan, settings: Section | None = None,
         return texture_match(original, ai, plan.match, p["strength"], **amounts)
     mask = plan.mask
     if window is not None:
-        mask = window_mask(np.ones(ai.shape[:2], np.float32) if mask is None else mask_to_float(mask), window)
+        mask = window_mask(mask, window, ai.shape)
     if isinstance(settings, SyntheticSettings):
         return synthetic_texture(ai, mask, p["amount"], p["grain_size"], p["monochrome"], p["seed"],
                                  p["opacity"], **amounts)
@@ -64,13 +64,19 @@ def apply(plan: RestorePlan, settings: Section | None = None,
     raise TypeError(f"unknown settings {type(settings).__name__}")
 
 
-def window_mask(mask: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
-    """The mask kept only inside ``window`` (x0, y0, x1, y1), zero elsewhere.
+def window_mask(mask, window: tuple[int, int, int, int], shape=None) -> np.ndarray:
+    """The mask kept only inside ``window`` (x0, y0, x1, y1), zero elsewhere; float32.
 
     Restoring with it computes only the window (the methods skip the rest) yet
-    gives there exactly the pixels of a whole-image restore.
+    gives there exactly the pixels of a whole-image restore. ``mask`` may be
+    an ndarray, a :class:`~processing.row_bands.BandWeight` or None (everywhere,
+    then ``shape`` gives the size).
     """
+    shape = mask.shape if mask is not None else shape
     x0, y0, x1, y1 = window
-    out = np.zeros(mask.shape, np.float32)
-    out[y0:y1, x0:x1] = mask[y0:y1, x0:x1]
+    h, w = shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    out = np.zeros(tuple(shape[:2]), np.float32)
+    if x0 < x1 and y0 < y1:
+        out[y0:y1, x0:x1] = weight_rows(mask, y0, y1, x0, x1)
     return out

@@ -6,17 +6,24 @@ few hundred rows keeps every temporary in cache, lets two cores share the work
 (OpenCV and numpy release the GIL), and skips everything outside the mask's
 bounding box. A band is read with a halo as wide as the widest blur kernel, so
 the result equals a whole-image computation exactly.
+
+Weights too: a mask times the blemish protection times the regional strength
+would be a 576 MB float32 frame at 144 MP. :class:`BandWeight` keeps the
+factors (the mask by reference, the protection at the size it was found at)
+and multiplies out only the rows a band reads. With that, a restore holds the
+two photos and the result, plus a few MB per band, whatever the image size.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 
-from processing.boxes import mask_bbox
 from processing.dtypes import from_float, mask_to_float, to_float
 from processing.filters import luminance
 from processing.luminosity import luminosity_weight
@@ -27,6 +34,12 @@ Kernel = Callable[[np.ndarray, np.ndarray, Sequence[np.ndarray], tuple[int, int,
 _POOL: ThreadPoolExecutor | None = None
 
 
+#: Pixels in one band of a kernel or a scan: a couple of MB per temporary, so a
+#: 144 MP frame never has a full-size float copy, and what the allocator keeps
+#: of the bands' freed temporaries per thread stays small (about 20 MB).
+BAND_PIXELS = 1 << 19
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
@@ -35,16 +48,156 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def run_kernel(ai: np.ndarray, mask: np.ndarray | None, sources: Sequence[np.ndarray],
+def map_bands(fn: Callable[[int], object], start: int, stop: int, step: int) -> list:
+    """``[fn(r) for r in range(start, stop, step)]`` on the band threads."""
+    return list(_pool().map(fn, range(start, stop, step)))
+
+
+def band_height(width: int, at_least: int = 8) -> int:
+    """Rows per band for an image ``width`` px wide (about :data:`BAND_PIXELS`)."""
+    return max(at_least, BAND_PIXELS // max(1, width))
+
+
+@dataclasses.dataclass
+class BandWeight:
+    """A per-pixel weight (H, W) kept as factors and multiplied out band by band.
+
+    A full-frame float32 weight is 4 bytes a pixel (576 MB at 144 MP) though a
+    restore only ever reads a band of it at a time; most factors are also
+    mostly 1 (blemish protection, regional strength). The weight is
+    ``mask * factor_1 * factor_2 ... / divisor``, multiplied in that order,
+    so every band equals the same rows of the whole-frame product bit for bit.
+
+    Attributes
+    ----------
+    shape : (H, W)
+    mask : ndarray, BandWeight or None
+        Any depth :func:`processing.dtypes.mask_to_float` takes; None = 1.
+    factors : tuple
+        Objects with ``rows(r0, r1, c0, c1) -> float32 (r1 - r0, c1 - c0)``, or
+        ndarrays.
+    divisor : float
+        The product is divided by it (1 = as is).
+    origin : (y, x)
+        Where this weight's top-left pixel is in the mask and factors (a crop, see :meth:`crop`).
+    """
+
+    shape: tuple
+    mask: object | None = None
+    factors: tuple = ()
+    divisor: float = 1.0
+    origin: tuple = (0, 0)
+    _stats: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def rows(self, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
+        """The weight's rows ``r0:r1``, columns ``c0:c1``, float32."""
+        c1 = self.shape[1] if c1 is None else c1
+        oy, ox = self.origin
+        at = (r0 + oy, r1 + oy, c0 + ox, c1 + ox)
+        w = None if self.mask is None else weight_rows(self.mask, *at)
+        for factor in self.factors:
+            f = weight_rows(factor, *at)
+            w = f if w is None else w * f
+        if w is None:
+            w = np.ones((r1 - r0, c1 - c0), np.float32)
+        if self.divisor != 1.0:
+            w = w / self.divisor
+        return w
+
+    def full(self) -> np.ndarray:
+        """The whole weight as one float32 array (for display and small images)."""
+        return np.ascontiguousarray(self.rows(0, self.shape[0]), dtype=np.float32)
+
+    def _scan(self) -> tuple:
+        if self._stats is None:
+            h, w = self.shape[:2]
+            step = band_height(w)
+
+            def scan(r0):
+                band = self.rows(r0, min(h, r0 + step))
+                return weight_box(band, band.shape), float(band.max()) if band.size else 0.0
+
+            found = map_bands(scan, 0, h, step)
+            boxes = [(b, r) for r, (b, _) in zip(range(0, h, step), found) if b is not None]
+            box = None
+            if boxes:
+                box = (boxes[0][1] + boxes[0][0][0], boxes[-1][1] + boxes[-1][0][1],
+                       min(b[2] for b, _ in boxes), max(b[3] for b, _ in boxes))
+            self._stats = (box, max((m for _, m in found), default=0.0))
+        return self._stats
+
+    def box(self) -> tuple[int, int, int, int] | None:
+        """(y0, y1, x0, x1) of where the weight is above 0, or None when nowhere."""
+        return self._scan()[0]
+
+    def max(self) -> float:
+        """The largest weight."""
+        return self._scan()[1]
+
+    def crop(self, y0: int, y1: int, x0: int, x1: int) -> "BandWeight":
+        """The weight inside rows ``y0:y1``, columns ``x0:x1`` (nothing is copied)."""
+        oy, ox = self.origin
+        return dataclasses.replace(self, shape=(y1 - y0, x1 - x0), origin=(oy + y0, ox + x0), _stats=None)
+
+    def divided_by(self, divisor: float) -> "BandWeight":
+        """The same weight divided by ``divisor`` (where it is above 0 does not change)."""
+        return dataclasses.replace(self, divisor=self.divisor * divisor, _stats=None) if self.divisor == 1.0 \
+            else BandWeight(self.shape, self.full(), (), divisor)
+
+
+def weight_box(mask, shape) -> tuple[int, int, int, int] | None:
+    """(y0, y1, x0, x1) of where a mask is above 0: the whole image for None, None
+    when the mask is 0 everywhere. Large masks are scanned band by band (a
+    full-frame boolean copy of a 144 MP mask is 144 MB)."""
+    h, w = shape[:2]
+    if mask is None:
+        return 0, h, 0, w
+    if isinstance(mask, BandWeight):
+        return mask.box()
+    step = band_height(w)
+    y0 = y1 = x0 = x1 = None
+    for r in range(0, h, step):
+        band = mask[r:r + step]
+        nz = band if band.dtype == np.uint8 else (band > 0).view(np.uint8)
+        bx, by, bw, bh = cv2.boundingRect(np.ascontiguousarray(nz))
+        if bw == 0 or bh == 0:
+            continue
+        if y0 is None:
+            y0, x0, x1 = r + by, bx, bx + bw
+        x0, x1 = min(x0, bx), max(x1, bx + bw)
+        y1 = r + by + bh
+    return None if y0 is None else (y0, y1, x0, x1)
+
+
+def weight_rows(mask, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """Rows ``r0:r1``, columns ``c0:c1`` of a mask as float32: an ndarray (any
+    depth), None (1 everywhere), or anything with ``rows`` (:class:`BandWeight`)."""
+    if mask is None:
+        return np.ones((r1 - r0, c1 - c0), np.float32)
+    if isinstance(mask, np.ndarray):
+        return mask_to_float(mask[r0:r1, c0:c1])
+    return mask.rows(r0, r1, c0, c1)
+
+
+def crop_mask(mask, y0: int, y1: int, x0: int, x1: int):
+    """A mask (ndarray, BandWeight or None) inside rows ``y0:y1``, columns ``x0:x1``, without copying."""
+    if mask is None:
+        return None
+    if isinstance(mask, BandWeight):
+        return mask.crop(y0, y1, x0, x1)
+    return mask[y0:y1, x0:x1]
+
+
+def run_kernel(ai: np.ndarray, mask, sources: Sequence[np.ndarray],
                kernel: Kernel, halo: int, shadows: float = 0.0, highlights: float = 1.0,
-               band_rows: int = 256) -> np.ndarray:
+               band_rows: int = 256, out: np.ndarray | None = None) -> np.ndarray:
     """Apply ``kernel`` band by band inside the mask's bounding box.
 
     Parameters
     ----------
     ai : ndarray
         The base image (H, W) or (H, W, C), uint8, uint16 or float32 in [0, 1].
-    mask : ndarray (H, W) or None
+    mask : ndarray (H, W), BandWeight or None
         Skin mask, float in [0, 1] or uint8/uint16 scaled to full range; None = everywhere.
     sources : sequence of ndarray
         Other images the kernel reads (the original), same shape as ``ai``.
@@ -58,19 +211,25 @@ def run_kernel(ai: np.ndarray, mask: np.ndarray | None, sources: Sequence[np.nda
         Pixels of context the kernel needs (4 sigma of its widest blur).
     shadows, highlights : float in [0, 1]
         Luminosity protection thresholds (0 and 1 = off), on the AI image.
+    band_rows : int
+        Rows per band (at least 8 halos).
+    out : ndarray, optional
+        Where to write the result: another array (not ``ai``: bands read their
+        neighbours' rows) holding ``ai``'s pixels already, such as a view of a
+        larger result; only the mask's box is written. Default: a copy of ``ai``.
 
     Returns
     -------
-    ndarray, same shape and dtype as ``ai``. Where the mask is 0 it equals
-    ``ai`` bit for bit.
+    ndarray, same shape and dtype as ``ai`` (``out`` when given). Where the
+    mask is 0 it equals ``ai`` bit for bit.
     """
     for s in sources:
         if s.shape != ai.shape:
             raise ValueError(f"image sizes differ: {s.shape[1]}x{s.shape[0]} and {ai.shape[1]}x{ai.shape[0]}")
-    if mask is not None and mask.shape != ai.shape[:2]:
+    if mask is not None and tuple(mask.shape) != ai.shape[:2]:
         raise ValueError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {ai.shape[1]}x{ai.shape[0]}")
-    out = ai.copy()
-    box = mask_bbox(mask, ai.shape)
+    out = ai.copy() if out is None else out
+    box = weight_box(mask, ai.shape)
     if box is None:
         return out
     y0, y1, x0, x1 = box
@@ -84,14 +243,14 @@ def run_kernel(ai: np.ndarray, mask: np.ndarray | None, sources: Sequence[np.nda
         window = (by0 - hy0, by1 - hy0, x0 - hx0, x1 - hx0)
         a = to_float(ai[hy0:hy1, hx0:hx1])
         srcs = [to_float(s[hy0:hy1, hx0:hx1]) for s in sources]
-        m = np.ones((by1 - by0, x1 - x0), np.float32) if mask is None else mask_to_float(mask[by0:by1, x0:x1])
+        m = weight_rows(mask, by0, by1, x0, x1)
         a_in = a[window[0]:window[1], window[2]:window[3]]
         if shadows > 0 or highlights < 1:
             m = m * luminosity_weight(luminance(a_in), shadows, highlights)
         r = kernel(a, m, srcs, window, (hy0, hx0))
         out[by0:by1, x0:x1] = from_float(r, ai.dtype)
 
-    list(_pool().map(one_band, range(y0, y1, band_rows)))
+    map_bands(one_band, y0, y1, band_rows)
     return out
 
 

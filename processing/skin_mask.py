@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from processing import landmarks as lm
+from processing.memory import sparse_zeros
 
 #: Outward margins of the holes, as fractions of the face height (chin to mesh top).
 EYE_MARGIN = 0.035
@@ -354,7 +355,7 @@ def skin_mask_from_landmarks(found: list, shape, forehead: float = 0.25,
         raise ValueError(f"forehead and feather must be >= 0 (got {forehead}, {feather}).")
     shape = tuple(shape[:2])
     faces = [face_mask(f, shape, forehead) for f in found]
-    mask = np.zeros(shape, np.float32)
+    mask = sparse_zeros(shape, np.float32)  # resident only around the faces
     painted: list[tuple[int, int, int, int]] = []
     for face in faces:
         tile_box = _padded_box(face, shape, feather * face.height)

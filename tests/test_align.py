@@ -325,3 +325,28 @@ def test_alignment_off_needs_the_same_size(original):
     assert align_if_enabled(original, ai, enabled=False) is None
     with pytest.raises(AlignmentError, match="drop --no-align, or export both at the same size"):
         align_if_enabled(original, ai[:700], enabled=False, enable_hint="drop --no-align")
+
+
+def test_full_coverage_stores_nothing(original):
+    """An identity's coverage (and a crop's) is one value seen as a frame: no 576 MB of ones at 144 MP."""
+    from processing.align.pair import covered_fraction
+    from processing.align.resample import is_full_coverage
+
+    al = align_pair(original, smooth(original))
+    assert al.identity and al.coverage.shape == original.shape[:2] and al.coverage.dtype == np.float32
+    assert is_full_coverage(al.coverage) and al.coverage.base.nbytes <= 4
+    assert al.to_dict()["coverage_fraction"] == 1.0
+    half = np.zeros((50, 60), np.float32)
+    half[:, :21] = 0.9
+    assert covered_fraction(half) == pytest.approx(21 / 60)
+    assert not is_full_coverage(half) and not is_full_coverage(np.ones((4, 4), np.float32))
+
+
+def test_same_pixels_compared_to_the_last_row(original):
+    from processing.align.pair import _same_pixels
+
+    img = (original * 255).round().astype(np.uint8)
+    other = img.copy()
+    assert _same_pixels(img, other) and _same_pixels(img, img)
+    other[-1, 5, 1] ^= 1  # a difference the subsampled test does not see
+    assert not _same_pixels(img, other)

@@ -117,3 +117,106 @@ def test_blemish_protection_off_brings_blemishes_back(face):
     disk = tp.blemish_disks(original.shape)[1]
     ring = tp.blemish_disks(original.shape, grow=6)[1] & ~tp.blemish_disks(original.shape, grow=3)[1]
     assert abs(contrast(off, disk, ring)) > 0.3 * abs(contrast(original, disk, ring))
+
+
+# --- The weight kept as factors and made band by band (issue 14: 144 MP without full-frame floats) ---
+
+def _fake_faces(shape):
+    """Two overlapping faces with cheek and forehead polygons, for regional strength."""
+    from types import SimpleNamespace
+
+    h, w = shape[:2]
+    faces = []
+    for cx in (w // 3, w // 2):
+        cy = h // 2
+        box = (cx - 60, cy - 80, cx + 60, cy + 80)
+        regions = {"forehead": np.array([[cx - 40, cy - 70], [cx + 40, cy - 70], [cx + 40, cy - 30],
+                                         [cx - 40, cy - 30]], np.float32),
+                   "left_cheek": np.array([[cx + 10, cy], [cx + 50, cy], [cx + 50, cy + 40], [cx + 10, cy + 40]],
+                                          np.float32)}
+        faces.append(SimpleNamespace(bbox=box, regions=regions))
+    return faces
+
+
+def test_regional_tiles_give_the_rows_of_the_whole_weight(face):
+    from processing.match import regional_tiles, regional_weight
+
+    original, _ = face
+    faces = _fake_faces(original.shape)
+    strengths = {"forehead": 0.5, "cheeks": 1.6}
+    whole = regional_weight(faces, original.shape, strengths)
+    tiles = regional_tiles(faces, original.shape, strengths)
+    assert whole.min() < 0.6 and whole.max() > 1.5 and (whole == 1).mean() > 0.5
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        r0, c0 = rng.integers(0, original.shape[0] - 1), rng.integers(0, original.shape[1] - 1)
+        r1, c1 = rng.integers(r0 + 1, original.shape[0] + 1), rng.integers(c0 + 1, original.shape[1] + 1)
+        assert np.array_equal(tiles.rows(r0, r1, c0, c1), whole[r0:r1, c0:c1])
+    assert regional_tiles(faces, original.shape, {"forehead": 1.0}) is None
+
+
+@pytest.mark.parametrize("detect_side, regions", [(1000, None), (160, None), (100, {"cheeks": 1.6, "forehead": 0.4})],
+                         ids=["f1", "f3", "f5-regional"])
+def test_match_in_small_bands_equals_the_whole_frame_weight(face, monkeypatch, detect_side, regions):
+    """The protection found on a reduced copy (f x f), enlarged piece by piece, times the
+    mask and the regional strength, band by band: the same result as one whole-frame weight."""
+    import cv2
+
+    import processing.blemish as blemish
+    import processing.filters as filters
+    import processing.row_bands as row_bands
+    from processing.detail_transfer import add_detail
+
+    original, mask = face
+    ai = tp.ai_version(original, "gauss3")
+    monkeypatch.setattr(blemish, "DETECT_MAX_SIDE", detect_side)
+    faces = _fake_faces(original.shape) if regions else ()
+    plan = plan_match(original, ai, mask, cutoff=4.5, blemish=0.5, regions=regions, faces=faces)
+    spots = plan.spots
+    assert spots is not None
+    f = spots.f
+    # The whole-frame weight as one array: protection enlarged in one resize.
+    y0, y1, x0, x1 = plan.box
+    sh, sw = spots.soft.shape
+    protection = np.ones((y1 - y0, x1 - x0), np.float32)
+    soft = spots.soft if f == 1 else cv2.resize(spots.soft, (sw * f, sh * f), interpolation=cv2.INTER_LINEAR)
+    oy, ox = spots.origin
+    protection[oy:oy + sh * f, ox:ox + sw * f] = 1.0 - np.clip(soft, 0.0, 1.0)
+    weight = mask[y0:y1, x0:x1] * protection
+    if regions:
+        from processing.match import regional_weight
+
+        weight = weight * regional_weight(faces, (y1 - y0, x1 - x0), regions, origin=(x0, y0))
+    strength = 1.0
+    if weight.max() > 1:
+        strength, weight = weight.max(), weight / weight.max()
+    expected = ai.copy()
+    expected[y0:y1, x0:x1] = add_detail(original[y0:y1, x0:x1], ai[y0:y1, x0:x1], weight, plan.swap_radius,
+                                        strength, True, exact=False)
+    # Bands of a few rows, pieces of 2 reduced rows.
+    monkeypatch.setattr(row_bands, "BAND_PIXELS", 5 * original.shape[1])
+    monkeypatch.setattr(filters, "ENLARGE_PIECE", 2)
+    banded = texture_match(original, ai, plan)
+    assert not np.array_equal(banded, ai)
+    if f & (f - 1) == 0:
+        assert np.array_equal(banded, expected)
+    else:  # float32 sample positions of the enlargement differ in the last bits
+        assert np.abs(banded.astype(int) - expected).max() <= 1 and np.mean(banded != expected) < 1e-3
+    np.testing.assert_allclose(plan.blemish, protection, atol=1e-5)
+    assert plan.band_weight.box() == tuple(int(v) for v in _box(plan.weight))
+
+
+def _box(w):
+    ys, xs = np.nonzero(w > 0)
+    return ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+
+
+def test_match_plan_keeps_no_full_frame_weight(face):
+    """The plan holds the mask by reference and the protection at its reduced size."""
+    original, mask = face
+    ai = tp.ai_version(original, "gauss3")
+    plan = plan_match(original, ai, None, blemish=0.5)
+    arrays = [v for v in vars(plan.band_weight).values() if isinstance(v, np.ndarray)]
+    assert plan.band_weight.mask is None and not arrays
+    assert plan.spots is not None and plan.spots.soft.size <= original.shape[0] * original.shape[1]
+    assert plan.weight.shape == original.shape[:2] and plan.weight.min() == 0.0

@@ -32,3 +32,60 @@ def test_freed_pages_are_kept_only_with_the_setting():
     assert took == "True"
     assert released_without > 150  # by default glibc returns a 200 MB block at once
     assert released_with < 20      # with the setting it keeps it for the next array
+
+
+SPARSE_FRAME = """
+import numpy as np
+from processing.memory import sparse_zeros
+def rss_mb():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * 4096 / 1e6
+before = rss_mb()
+frame = {make}((8000, 8000), np.float32)   # 256 MB of address space
+frame[1000:5000, 3000:3400] = 1.0          # a 'face' 400 px wide: 6.4 MB of values
+print(rss_mb() - before)
+"""
+
+
+def painted_mb(make: str) -> float:
+    code = SPARSE_FRAME.format(make=make)
+    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="page sizes of Linux mappings")
+def test_a_sparse_frame_costs_only_what_is_painted():
+    # With small pages only the pages the painted columns touch become resident
+    # (4000 rows x at most 2 pages of 4 KB); numpy's huge pages make whole rows
+    # resident wherever the kernel grants them (all 128 MB of those rows here).
+    sparse = painted_mb("sparse_zeros")
+    assert sparse < 4000 * 2 * 4096 / 1e6 + 4
+    assert sparse <= painted_mb("np.zeros") + 1
+
+
+RSS_AFTER_BANDS = """
+import numpy as np
+from processing.memory import return_freed_memory
+took = return_freed_memory() if {apply} else False
+def rss_mb():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * 4096 / 1e6
+big = np.ones(24_000_000, np.uint8); del big   # glibc now serves blocks below 24 MB from its heap
+base = rss_mb()
+bands = [np.ones(3_000_000, np.uint8) for _ in range(8)]   # a band's temporaries
+del bands
+print(took, rss_mb() - base)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator setting")
+def test_band_temporaries_go_back_with_return_freed_memory():
+    def kept(apply):
+        out = subprocess.run([sys.executable, "-c", RSS_AFTER_BANDS.format(apply=apply)], capture_output=True,
+                             text=True, check=True).stdout.split()
+        return out[0], float(out[1])
+
+    took, kept_with = kept(True)
+    _, kept_without = kept(False)
+    assert took == "True"
+    assert kept_without > 15   # by default the freed 24 MB of bands stay with the process
+    assert kept_with < 3       # with the setting each goes back when freed

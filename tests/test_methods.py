@@ -235,3 +235,100 @@ def test_pipeline_turns_percent_into_the_methods_fractions(textured_face, settin
     via_pipeline = tp.restored(textured_face, a, None, settings)
     assert np.array_equal(via_pipeline, direct(textured_face, a))
     assert not np.array_equal(via_pipeline, a)
+
+
+# --- Band by band equals whole frame (issue 14: a 144 MP restore never holds a full-frame float copy) ---
+
+def _whole_frame_detail_uint8(original, ai, mask, sigma, strength, replace, exact):
+    """The 8-bit detail transfer computed on the whole mask box at once, as before
+    banding: one blur (or reduced-copy low-pass) of the haloed box, then the blend."""
+    import cv2
+
+    from processing.boxes import grow_box, mask_bbox
+    from processing.detail_transfer import halo_for
+    from processing.dtypes import mask_to_float
+    from processing.filters import low_pass
+
+    out = ai.copy()
+    y0, y1, x0, x1 = box = mask_bbox(mask, ai.shape)
+    hy0, hy1, hx0, hx1 = grow_box(box, halo_for(sigma), ai.shape)
+    win = (slice(y0 - hy0, y1 - hy0), slice(x0 - hx0, x1 - hx0))
+    k = 2 * int(np.ceil(4.0 * sigma)) + 1
+    x = original[hy0:hy1, hx0:hx1]
+    if replace:
+        x = cv2.subtract(x, ai[hy0:hy1, hx0:hx1], dtype=cv2.CV_16S)
+    if (replace or not exact) and sigma >= 6:
+        d = cv2.subtract(x[win], low_pass(x, sigma)[win], dtype=cv2.CV_32F)
+    else:
+        d = cv2.subtract(x[win], cv2.GaussianBlur(x, (k, k), sigma, borderType=cv2.BORDER_REFLECT_101)[win],
+                         dtype=cv2.CV_16S)
+    a = ai[y0:y1, x0:x1]
+    blended = cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_8U)
+    m = np.ones(a.shape[:2], np.float32) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
+    out[y0:y1, x0:x1] = cv2.blendLinear(a, blended, 1.0 - m, m)
+    return out
+
+
+@pytest.fixture(scope="module")
+def wide_pair(textured_face):
+    """A 512x400 crop pair, smoothed, with a feathered off-centre mask and its 8-bit version."""
+    import cv2
+
+    o = np.ascontiguousarray(textured_face[40:440])
+    a = cv2.GaussianBlur(o, (0, 0), 2.5)
+    mask = np.zeros(o.shape[:2], np.float32)
+    cv2.ellipse(mask, (300, 190), (150, 120), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 12)
+    return o, a, mask
+
+
+# sigma 2 and 5: exact blur; 6 (f = 2), 9 (f = 3) and 15 (f = 5): the reduced low-pass.
+@pytest.mark.parametrize("sigma", [2.0, 5.0, 6.0, 9.0, 15.0])
+@pytest.mark.parametrize("replace, exact", [(False, True), (False, False), (True, True)])
+@pytest.mark.parametrize("mask_kind", ["float", "uint8", "none"])
+def test_detail_in_small_bands_equals_the_whole_frame(wide_pair, monkeypatch, sigma, replace, exact, mask_kind):
+    import processing.filters as filters
+    from processing.detail_transfer import add_detail
+
+    o, a, mask = wide_pair
+    mask = {"float": mask, "uint8": (mask * 255 + 0.5).astype(np.uint8), "none": None}[mask_kind]
+    whole = _whole_frame_detail_uint8(o, a, mask, sigma, 1.3, replace, exact)
+    # Bands of 7 rows and enlargement pieces of 3 reduced rows: every band and
+    # piece boundary falls inside the image, many times.
+    monkeypatch.setattr(filters, "ENLARGE_PIECE", 3)
+    banded = add_detail(o, a, mask, sigma, 1.3, replace, exact=exact, band_rows=7)
+    assert banded.dtype == np.uint8 and not np.array_equal(banded, a)
+    f = max(1, int(sigma // 3))
+    if not ((replace or not exact) and sigma >= 6) or f & (f - 1) == 0:
+        assert np.array_equal(banded, whole)  # exact blur, or a power-of-two reduction: bit for bit
+    else:
+        assert max_lsb(banded, whole) <= 1 and np.mean(banded != whole) < 1e-3
+
+
+def test_low_pass_rows_equal_the_whole_low_pass(monkeypatch):
+    import processing.filters as filters
+
+    rng = np.random.default_rng(7)
+    x = blur64(rng.random((203, 157, 3)), 3.0).astype(np.float32)
+    monkeypatch.setattr(filters, "ENLARGE_PIECE", 4)
+    for sigma in (4.0, 6.0, 12.0, 13.0, 24.0):
+        whole = filters.low_pass(x, sigma)
+        rows = filters.LowPassRows(lambda i0, i1: x[i0:i1], x.shape, sigma)
+        for step in (1, 5, 64):
+            banded = np.concatenate([rows.rows(r, min(203, r + step)) for r in range(0, 203, step)])
+            f = max(1, int(sigma // 3))
+            if sigma < 6 or f & (f - 1) == 0:
+                assert np.array_equal(banded, whole), (sigma, step)
+            else:  # OpenCV counts float32 sample positions from the top of what it resizes
+                np.testing.assert_allclose(banded, whole, atol=1e-5)
+
+
+def test_uint16_detail_in_bands_does_not_depend_on_the_band_height(wide_pair):
+    from processing.detail_transfer import add_detail
+
+    o, a, mask = wide_pair
+    o16, a16 = o.astype(np.uint16) * 257, a.astype(np.uint16) * 257
+    one_band = add_detail(o16, a16, mask, 3.0, 1.0, True, band_rows=10_000)
+    assert np.array_equal(add_detail(o16, a16, mask, 3.0, 1.0, True, band_rows=8), one_band)
+    out = a16.copy()
+    assert add_detail(o16, a16, mask, 3.0, 1.0, True, out=out) is out and np.array_equal(out, one_band)

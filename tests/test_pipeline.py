@@ -140,3 +140,112 @@ def test_a_reduced_copy_can_reuse_the_reduced_photos_of_another_mask():
     fresh, _ = _pair(o, a, second).reduced(100)
     assert scale2 == scale and again.original is small_first.original
     assert np.array_equal(again.mask, fresh.mask) and np.array_equal(again.retouched.pixels, fresh.retouched.pixels)
+
+
+# --- Memory on large pairs (issue 14) ---
+
+def _write_pair(folder):
+    import cv2
+
+    o, a = _blemished_pair()
+    cv2.imwrite(str(folder / "o.png"), o[..., ::-1])
+    cv2.imwrite(str(folder / "a.png"), a[..., ::-1])
+    return folder / "o.png", folder / "a.png"
+
+
+def test_one_file_given_twice_is_decoded_once(tmp_path):
+    import shutil
+
+    from processing.pipeline import prepare_pair
+
+    _, a = _write_pair(tmp_path)
+    twin = tmp_path / "copy" / "a.png"
+    twin.parent.mkdir()
+    shutil.copy(a, twin)
+    once = prepare_pair(a, a, "none")
+    assert once.original is once.retouched.pixels
+    twice = prepare_pair(twin, a, "none")
+    assert twice.original is not twice.retouched.pixels
+    assert once.original_name == twice.original_name == "a.png"
+    assert np.array_equal(apply(plan(once, GraftSettings())), apply(plan(twice, GraftSettings())))
+
+
+def test_large_files_are_decoded_one_at_a_time(tmp_path, monkeypatch):
+    import processing.pair as pair_module
+    from processing.image_io import ImageReadError
+    from processing.settings import Preset
+
+    o, a = _write_pair(tmp_path)
+
+    class NoThreads:
+        def __init__(self, *args, **kwargs):
+            raise AssertionError("decoded side by side")
+
+    monkeypatch.setattr(pair_module, "ThreadPoolExecutor", NoThreads)
+    monkeypatch.setattr(pair_module, "SIDE_BY_SIDE_MAX_PIXELS", 160 * 200 - 1)
+    no_align = Preset(align=False)
+    small = pair_module.prepare_pair(o, a, "none", no_align)
+    assert np.array_equal(small.original, _blemished_pair()[0])
+    # Problems are still reported in the same order: the original's first.
+    with pytest.raises(ImageReadError, match="missing-o.png"):
+        pair_module.prepare_pair(tmp_path / "missing-o.png", tmp_path / "missing-a.png", "none", no_align)
+    monkeypatch.setattr(pair_module, "SIDE_BY_SIDE_MAX_PIXELS", 160 * 200)
+    with pytest.raises(AssertionError, match="side by side"):
+        pair_module.prepare_pair(o, a, "none", no_align)
+
+
+def test_an_8bit_mask_file_times_the_coverage_stays_a_fraction():
+    a = np.zeros((20, 30, 3), np.uint8)
+    skin = np.full((20, 30), 255, np.uint8)   # a mask file is kept at its own depth
+    skin[:, :5] = 0
+    cov = np.ones((20, 30), np.float32)
+    cov[:, 20:] = 0.5
+    mask = _pair(a, a, skin, cov).mask
+    assert mask.dtype == np.float32 and mask.max() == 1.0
+    assert mask[:, :5].max() == 0 and mask[:, 20:].min() == 0.5
+
+
+def test_window_mask_of_a_band_weight_and_of_everywhere():
+    from processing.row_bands import BandWeight
+
+    skin = np.zeros((50, 60), np.float32)
+    skin[10:40, 10:50] = 0.5
+    factor = np.full((50, 60), 0.5, np.float32)
+    weight = BandWeight((50, 60), skin, (factor,))
+    wm = window_mask(weight, (5, 5, 30, 30))
+    assert np.array_equal(wm[5:30, 5:30], (skin * factor)[5:30, 5:30]) and wm[:5].max() == 0 == wm[:, 30:].max()
+    everywhere = window_mask(None, (0, 0, 10, 10), (50, 60))
+    assert everywhere.shape == (50, 60) and everywhere.sum() == 100
+
+
+@pytest.mark.parametrize("settings", [GraftSettings(blemish=60.0), FreqSepSettings(blemish=70.0, mode="replace")])
+def test_blemish_protection_of_graft_is_multiplied_in_band_by_band(settings):
+    from processing.detail_transfer import add_detail
+    from processing.row_bands import BandWeight
+
+    o, a = _blemished_pair()
+    mask = np.zeros(a.shape[:2], np.float32)
+    mask[10:150, 15:190] = 0.8
+    restore_plan = plan(_pair(o, a, mask), settings)
+    assert isinstance(restore_plan.mask, BandWeight) and restore_plan.spots is not None
+    whole = mask * restore_plan.blemish_weight  # the full-frame product, as one array
+    p = settings.as_fractions()
+    sigma = p["radius"] if isinstance(settings, GraftSettings) else p["blur"]
+    expected = add_detail(o, a, whole, sigma, p["strength"], p.get("mode") == "replace")
+    assert np.array_equal(restore_plan.mask.full(), whole)
+    assert np.array_equal(apply(restore_plan), expected)
+    assert all(restore_plan.protection[y, x] < 0.5 for x, y in ((50, 50), (120, 90), (160, 40)))
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_coverage_is_multiplied_in_band_by_band(name):
+    """A restore with a coverage equals one with the skin x coverage product given as the mask."""
+    o, a = _blemished_pair()
+    skin = np.zeros(a.shape[:2], np.float32)
+    skin[10:150, 15:190] = 0.9
+    cov = np.ones(a.shape[:2], np.float32)
+    cov[:, 150:] = np.linspace(1, 0, 50, dtype=np.float32)
+    with_cover = _pair(o, a, skin, cov)
+    assert not isinstance(with_cover.restore_mask(), np.ndarray)
+    assert np.array_equal(apply(plan(with_cover, SETTINGS[name])),
+                          apply(plan(_pair(o, a, skin * cov), SETTINGS[name])))

@@ -1,13 +1,15 @@
 """Retexture web app: give back the skin texture AI retouching wiped away.
 
 Run with ``streamlit run webapp/app.py``. Page code only: every computation
-is a call into :mod:`processing`.
+is a call into :mod:`processing`; what a session keeps between reruns lives in
+:mod:`webapp.pair` (full-size arrays only for the loupe and the downloads).
+File names and messages are shown as plain text (:func:`webapp.display.plain`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -17,31 +19,29 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 import altair as alt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from processing.dtypes import to_uint8  # noqa: E402
-from processing.image_io import FORMAT_SUFFIX, encode_image  # noqa: E402
-from processing.mask_strokes import apply_strokes  # noqa: E402
-from processing.memory import reuse_freed_memory  # noqa: E402
+from processing.image_io import FORMAT_SUFFIX, READABLE, SUFFIX_FORMAT, encode_image  # noqa: E402
 from processing.pipeline import apply, plan  # noqa: E402
-from processing.settings import FreqSepSettings, GraftSettings, MatchSettings, at_scale, plan_key  # noqa: E402
+from processing.settings import FreqSepSettings, GraftSettings, MatchSettings, at_scale  # noqa: E402
 from processing.spectrum import spectrum_report  # noqa: E402
 from webapp import canvas, controls, display  # noqa: E402
 from webapp import pair as pairs  # noqa: E402
+from webapp.batch_uploads import remove_stale_batch_folders_once  # noqa: E402
 
-reuse_freed_memory()  # the server restores 24 MP images again and again: keep their pages
+pairs.give_back_freed_memory()  # what closed sessions held goes back to the system
 
-IMAGE_TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp"]
+IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in SUFFIX_FORMAT)  # what the library reads
 #: Session-state hook for tests (AppTest cannot upload files):
 #: {"original": (name, bytes), "ai": (name, bytes), "preset": bytes}.
 TEST_UPLOADS = "_test_uploads"
 STROKES = "_strokes"
-MASK_MEMO = "_mask_memo"
-#: (key, RestorePlan) of the full-size pair, and (key, restored) in match mode.
-FULL_PLAN = "_full_plan"
-FULL_RESTORED = "_full_restored"
+#: This browser session's id (its arrays' key in webapp.pair.STORE), for tests.
+SESSION = "_session"
 # Not image/*: streamlit 1.60 with starlette >= 1.0 fails to serve image types
 # from its media endpoint; the file name carries the type.
 DOWNLOAD_MIME = "application/octet-stream"
@@ -63,19 +63,21 @@ def choose_pair(original, ai, align: bool):
 
     Returns
     -------
-    (pair, error, info)
+    (uploads, pair, error, info)
         ``pair`` is None when there is nothing to show; ``error`` and ``info`` are
         sentences for the user, or None.
     """
     if original is None and ai is None:
-        return pairs.load_demo(align), None, None
-    if original is None or ai is None:
+        uploads = pairs.demo_uploads(align)
+    elif original is None or ai is None:
         missing = "original" if original is None else "AI-retouched version"
-        return None, None, f"Now upload the {missing} too: Retexture needs both files of the pair."
+        return None, None, None, f"Now upload the {missing} too: Retexture needs both files of the pair."
+    else:
+        uploads = pairs.Uploads(original, ai, bool(align))
     try:
-        return pairs.load_pair(original, ai, align), None, None
+        return uploads, pairs.load_pair(uploads), None, None
     except pairs.PairError as exc:
-        return None, str(exc), None
+        return uploads, None, str(exc), None
 
 
 def sidebar():
@@ -83,7 +85,7 @@ def sidebar():
     with st.sidebar:
         st.header("Your photos")
         st.caption("Kept in memory for this session only, never written to disk. "
-                   "JPEG, PNG, TIFF or WebP, 8 or 16 bit.")
+                   f"{READABLE}, 8 or 16 bit.")
         original = _upload("Original (before retouching)", "up_original",
                            "The unretouched photo, straight from the raw converter.")
         ai = _upload("AI-retouched version", "up_ai",
@@ -100,7 +102,7 @@ def sidebar():
             preset_bytes = hook["preset"]
         error = controls.load_preset_upload(preset_bytes)
         if error:
-            st.error(error)
+            st.error(display.plain(error))
         elif preset_bytes is not None:
             st.success("Settings loaded from the preset.")
         with align_slot:
@@ -130,17 +132,27 @@ def _reset() -> None:
     state["version"] += 1
 
 
+def _canvas_background(pair, forehead: float, feather: float):
+    """The canvas photo with the automatic mask tinted over it (kept per slider values)."""
+    def make():
+        automatic = pairs.automatic_mask(pair, forehead, feather)
+        return Image.fromarray(display.tint_mask(pair.canvas_photo, automatic.skin_mask)), automatic.faces, \
+            automatic.mask_message
+
+    return pairs.remember("canvas", (pair.key, forehead, feather), make)
+
+
 def mask_section(pair):
-    """The mask editor; stores the full-size mask (and its preview copy) in the session."""
+    """The mask editor; returns the mask's recipe and the session's mask (full size and preview)."""
     st.subheader("2. Skin mask")
     left, right = st.columns([3, 2], gap="large")
     with right:
         forehead, feather = controls.mask_sliders()
-        automatic = pairs.auto_mask(pair.key, forehead, feather, pair)
-        if automatic.faces:
-            st.caption(automatic.mask_message + " Paint with the brushes to fix the mask.")
+        background, faces, message = _canvas_background(pair, forehead, feather)
+        if faces:
+            st.caption(message + " Paint with the brushes to fix the mask.")
         else:
-            st.warning(automatic.mask_message + " Choose 'Add skin' and paint over the skin to restore.")
+            st.warning(message + " Choose 'Add skin' and paint over the skin to restore.")
         brush = st.radio("Brush", ("add", "erase"), horizontal=True, key="brush",
                          format_func={"add": "Add skin", "erase": "Erase"}.get,
                          help="Add skin paints the mask on (green), Erase takes it off (red): "
@@ -157,7 +169,6 @@ def mask_section(pair):
         state["initial"] = list(state["objects"])
         state["mounted"] = mount_key
     with left:
-        background = Image.fromarray(display.tint_mask(pair.canvas_photo, automatic.skin_mask))
         st.caption("Green tint: the automatic mask. Draw on the photo with the brush chosen on the right.")
         with st.container(key="mask-canvas"):
             objects = canvas.draw_mask_strokes(background, cw, ch, BRUSH_COLORS[brush], size,
@@ -170,26 +181,16 @@ def mask_section(pair):
                   key="undo", help="Take back the last brush stroke.")
         b2.button("Reset to automatic", on_click=_reset, disabled=not state["objects"], width="stretch",
                   key="reset", help="Drop every brush stroke and go back to the automatic mask.")
-    strokes = canvas.strokes_from_fabric(state["objects"])
-    memo_key = (pair.key, forehead, feather,
-                hashlib.blake2b(json.dumps([(s.mode, s.width, s.points.tolist()) for s in strokes])
-                                .encode(), digest_size=16).hexdigest())
-    memo = st.session_state.get(MASK_MEMO)
-    if memo is None or memo[0] != memo_key:
-        edited = automatic.with_skin_mask(apply_strokes(automatic.skin_mask, strokes, pair.canvas_size))
-        small, _ = edited.reduced(display.PREVIEW_SIDE, photos_from=pair.small)
-        mask = edited.mask  # skin x coverage: made once per mask, not at every slider move
-        memo = (memo_key, edited, small, display.tint_mask(pair.canvas_photo, mask),
-                display.mask_percent(mask), mask)
-        st.session_state[MASK_MEMO] = memo
-    _, edited, small, applied, cover, _ = memo
+    recipe = pairs.MaskRecipe(forehead, feather, tuple(canvas.strokes_from_fabric(state["objects"])),
+                              pair.canvas_size)
+    edit = pairs.edited_mask(pair, recipe)
     with right:
         with st.container(key="mask-coverage"):
-            st.metric("Skin mask coverage", f"{cover:.2f} %",
+            st.metric("Skin mask coverage", f"{edit.coverage:.2f} %",
                       help="Share of the photo the restore touches (soft edges count partly).")
-        st.image(_png(applied), caption=f"Mask as applied ({len(strokes)} brush strokes)",
+        st.image(_png(edit.applied), caption=f"Mask as applied ({edit.strokes} brush strokes)",
                  output_format="PNG", width="stretch")
-    return edited, small
+    return recipe, edit
 
 
 def _url(png: bytes) -> str:
@@ -205,38 +206,12 @@ def _png(image) -> str:
     return display.png_data_url(display.encode_png(image))
 
 
-def _file_stem(name: str) -> str:
-    stem = Path(name).stem or "image"
-    return stem
-
-
-def _full_plan(pair, edited, mask_key, settings):
-    """The full-size :class:`processing.plan.RestorePlan`, cached in the session.
-
-    Keyed on the pair, the mask (its memo key: pair, sliders and strokes) and
-    the settings that decide the plan (not strength, shadows, highlights): the
-    loupe and the download share it, so match mode's automatic cut-off and the
-    blemish statistics come from the whole mask in both.
-    """
-    key = (pair.key, mask_key, type(settings).__name__, repr(plan_key(settings)))
-    memo = st.session_state.get(FULL_PLAN)
-    if memo is None or memo[0] != key:
-        st.session_state.pop(FULL_RESTORED, None)
-        st.session_state.pop(FULL_PLAN, None)  # drop the old arrays before making new ones
-        memo = (key, plan(edited, settings))
-        st.session_state[FULL_PLAN] = memo
-    return memo
-
-
-def _full_restored(settings, plan_memo):
-    """The full-size match-mode result, cached: the loupe crops it, the download encodes it."""
-    key = (plan_memo[0], repr(settings))
-    memo = st.session_state.get(FULL_RESTORED)
-    if memo is None or memo[0] != key:
-        st.session_state.pop(FULL_RESTORED, None)
-        memo = (key, apply(plan_memo[1], settings))
-        st.session_state[FULL_RESTORED] = memo
-    return memo[1]
+def file_stem(name: str) -> str:
+    """The stem of an uploaded file's name, safe as a download name: no folders,
+    no control or reserved characters."""
+    stem = Path(str(name).replace("\\", "/")).stem
+    stem = re.sub(r'[\x00-\x1f\x7f<>:"/\\|?*]', "_", stem).strip(" .")
+    return stem or "image"
 
 
 def _uses_blemish(settings) -> bool:
@@ -244,24 +219,28 @@ def _uses_blemish(settings) -> bool:
 
 
 @st.fragment
-def restore_section(pair):
-    """Method controls and results: a slider change reruns only this part."""
-    memo = st.session_state[MASK_MEMO]
-    mask_key, edited, small, mask = memo[0], memo[1], memo[2], memo[5]
+def restore_section(uploads, mask_recipe):
+    """Method controls and results: a slider change reruns only this part.
+
+    Called with the (small) uploads and mask recipe, not arrays: Streamlit keeps
+    a fragment's arguments for its reruns, and the arrays belong to the store.
+    """
+    pair = pairs.load_pair(uploads)
+    edit = pairs.edited_mask(pair, mask_recipe)
+    small = edit.small
     st.subheader("3. Restore")
     ctl, res = st.columns([1, 3], gap="large")
     with ctl:
         preset = controls.method_controls()
     settings = preset.settings
+    pairs.set_recipe(pairs.Recipe(uploads, mask_recipe, preset))  # what the download buttons make
     try:
         # The preview is the same pipeline on a reduced copy, with pixel sizes scaled.
         small_plan = plan(small, at_scale(settings, pair.scale))
         restored_small = apply(small_plan)
-        plan_memo = _full_plan(pair, edited, mask_key, settings)
-        # Match mode's full-size result, made once per setting (see processing.restore.apply).
-        full = _full_restored(settings, plan_memo) if isinstance(settings, MatchSettings) else None
+        full_plan = pairs.full_plan(pair, edit, settings)
     except ValueError as exc:
-        res.error(str(exc))
+        res.error(display.plain(str(exc)))
         return
     display_restored = display.to_display(restored_small)
     with res:
@@ -278,21 +257,22 @@ def restore_section(pair):
                      output_format="PNG", width="stretch")
         tab_loupe, tab_compare, tab_texture = st.tabs(["1:1 loupe", "Before / after", "Texture"])
         with tab_loupe:
-            loupe(pair, edited.faces, mask, settings, plan_memo[1], full)
+            loupe(pair, small, settings, full_plan)
         with tab_compare:
             compare(pair, display_restored, settings, small_plan)
         with tab_texture:
-            texture_chart(pair, restored_small, small, settings, small_plan, plan_memo[1])
-        downloads(pair, mask, preset, plan_memo[1], full)
+            texture_chart(pair, restored_small, small, settings, small_plan, full_plan)
 
 
-def loupe(pair, faces, mask, settings, plan, full=None):
+def loupe(pair, small, settings, full_plan):
     """A 1:1 view of a small window at full resolution: original, AI, restored.
 
-    The window is restored with the full-size plan (``full``: the whole
-    full-size result in match mode), so it shows the download's pixels.
+    The window is restored with the full-size plan on a crop around it
+    (:func:`webapp.pair.restored_window`): the download's pixels, without
+    restoring the whole photo at every slider move.
     """
-    cx0, cy0 = display.loupe_start(faces, mask)
+    cx0, cy0 = display.loupe_start(small.faces, small.mask if small.mask is not None
+                                   else np.ones(small.retouched.pixels.shape[:2], np.float32))
     s1, s2, s3 = st.columns([2, 2, 1])
     x = s1.slider("Loupe centre, left to right (%)", 0, 100, int(round(cx0 * 100)), key="loupe_x",
                   help="Where the loupe looks, across the photo (the yellow box on the thumbnail).")
@@ -302,10 +282,9 @@ def loupe(pair, faces, mask, settings, plan, full=None):
                         help="Each photo pixel becomes a block of this many screen pixels.")
     side = 256 // zoom if zoom > 1 else 256
     window = display.loupe_window(pair.ai.pixels.shape, (x / 100, y / 100), side)
-    if full is None:
-        full = apply(plan, settings, window=window)
-    crops = [display.enlarge(display.to_display(display.crop(im, window)), zoom)
-             for im in (pair.original_on_ai, pair.ai.pixels, full)]
+    restored = pairs.restored_window(full_plan, settings, window)
+    crops = [display.enlarge(display.to_display(im), zoom)
+             for im in (display.crop(pair.original_on_ai, window), display.crop(pair.ai.pixels, window), restored)]
     thumb, t_scale = display.downscale(pair.display_ai, 360)
     t = display.frame_box(thumb, window, t_scale * pair.scale)
     cols = st.columns([1, 3])
@@ -407,51 +386,65 @@ def texture_chart(pair, restored_small, small, settings, small_plan, plan):
         st.dataframe(table.drop(columns="Position").set_index("Band"), width="stretch")
 
 
-def downloads(pair, mask, preset, plan, full=None):
-    """Full-size restored image, mask and preset; the image is rendered only when asked for.
+def download_buttons(pair):
+    """Full-size restored image, mask and preset, each made only when its button is clicked.
 
-    The image is the full-size plan's restore (the loupe's pixels); ``full`` is
-    the match-mode result already made for the loupe.
+    Drawn at the start of a run, before anything slow, and outside the restore
+    fragment: the buttons' callbacks are registered with Streamlit early in
+    every full run and survive slider reruns. A callback holds only the session
+    and pair ids, and makes its file from the session's latest recipe (the
+    page as last drawn, :func:`webapp.pair.restored_pixels`), even after the
+    session's arrays were dropped to make room for others.
     """
-    ai = pair.ai
-    stem = _file_stem(ai.name)
-    settings = preset.settings
+    session, key, ai = pairs.session_id(), pair.key, pair.ai
+    stem = file_stem(ai.name)
 
-    def render_restored() -> bytes:
-        restored = full if full is not None else apply(plan, settings)
-        return encode_image(restored, ai.format, alpha=ai.alpha, icc_profile=ai.icc_profile, exif=ai.exif)
+    def restored_file() -> bytes:
+        p, pixels = pairs.restored_pixels(session, key)
+        a = p.ai
+        return encode_image(pixels, a.format, alpha=a.alpha, icc_profile=a.icc_profile, exif=a.exif)
 
-    def render_mask() -> bytes:
+    def mask_file() -> bytes:
+        mask = pairs.session_mask(session, key)
+        if mask is None:
+            mask = np.ones(pairs.load_pair(pairs.recipe_for(session, key).uploads, session).ai.pixels.shape[:2],
+                           np.float32)
         return encode_image(to_uint8(mask), "PNG")
+
+    def preset_file() -> str:
+        return pairs.recipe_for(session, key).preset.to_json()
 
     st.subheader("4. Download")
     d1, d2, d3 = st.columns(3)
     depth = f"{ai.bit_depth}-bit" if ai.bit_depth != 32 else "32-bit float"
-    d1.download_button(f"Restored image ({ai.format}, {depth})", data=render_restored,
+    d1.download_button(f"Restored image ({ai.format}, {depth})", data=restored_file,
                        file_name=f"{stem}_retextured{FORMAT_SUFFIX.get(ai.format, '.png')}",
                        mime=DOWNLOAD_MIME, key="dl_restored",
                        type="primary", on_click="ignore", width="stretch",
                        help="Full size, in the retouched file's format and bit depth, with its "
                             "colour profile and EXIF.")
-    d2.download_button("Mask (PNG)", data=render_mask, file_name=f"{stem}_mask.png", mime=DOWNLOAD_MIME,
+    d2.download_button("Mask (PNG)", data=mask_file, file_name=f"{stem}_mask.png", mime=DOWNLOAD_MIME,
                        key="dl_mask", on_click="ignore", width="stretch",
                        help="White = full effect. Load it as a layer mask in Photoshop.")
-    d3.download_button("Settings (JSON preset)", data=preset.to_json(), file_name="retexture_preset.json",
+    d3.download_button("Settings (JSON preset)", data=preset_file, file_name="retexture_preset.json",
                        mime="application/json", key="dl_preset", on_click="ignore", width="stretch",
                        help="The same preset the command line reads: `retexture --preset ...`.")
 
 
 def main():
-    st.set_page_config(page_title="Retexture", page_icon=":material/texture:", layout="wide")
+    # An emoji icon: the browser draws it (a Material icon would be fetched from Google's servers).
+    st.set_page_config(page_title="Retexture", page_icon="🔍", layout="wide")
+    st.session_state[SESSION] = pairs.session_id()
+    remove_stale_batch_folders_once()  # a killed server's web batch left user photos in /tmp
     st.title("Retexture")
     st.caption("Gives back the real skin texture that AI retouching (Neural Filters, Evoto...) "
                "wipes away, and keeps the AI's tone and blemish work.")
     original, ai, align = sidebar()
     with st.spinner("Reading the photos..."):
-        pair, error, info = choose_pair(original, ai, align)
+        uploads, pair, error, info = choose_pair(original, ai, align)
     st.subheader("1. Photos")
     if error:
-        st.error(error)
+        st.error(display.plain(error))
         return
     if info:
         st.info(info)
@@ -461,13 +454,20 @@ def main():
     if pair.is_demo:
         st.info("This is the built-in demo: an astronaut portrait and an AI-style smoothed copy made "
                 "in code. Upload your own pair in the sidebar.", icon=":material/science:")
-    st.markdown(f"**{pair.original_name}** and **{pair.ai.name}**: {w}x{h} px, {depth} {pair.ai.format}.")
+    st.markdown(f"**{display.plain(pair.original_name)}** and **{display.plain(pair.ai.name)}**: "
+                f"{w}x{h} px, {depth} {pair.ai.format}.")
     if pair.align_summary:
-        st.caption(pair.align_summary)
+        st.caption(display.plain(pair.align_summary))
     for note in pair.notes:
-        st.caption(note)
-    mask_section(pair)
-    restore_section(pair)
+        st.caption(display.plain(note))
+    # Page order: mask, restore, download; the download buttons are drawn first (see download_buttons).
+    mask_slot, restore_slot, download_slot = st.container(), st.container(), st.container()
+    with download_slot:
+        download_buttons(pair)
+    with mask_slot:
+        mask_recipe, _ = mask_section(pair)
+    with restore_slot:
+        restore_section(uploads, mask_recipe)
 
 
 main()

@@ -9,6 +9,7 @@ the restoring itself is :mod:`processing.pipeline`'s.
 from __future__ import annotations
 
 import base64
+import re
 
 import cv2
 import numpy as np
@@ -305,3 +306,20 @@ def ladder_position(radius: float, scales=None) -> float:
     if scales is None:
         from processing.spectrum import LADDER as scales
     return float(np.log2(max(radius, 1e-6) / scales[0]))
+
+
+# --- Text ---------------------------------------------------------------------------------------------
+
+# Every ASCII punctuation character: CommonMark lets each be backslash-escaped.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(text) -> str:
+    """``text`` for Streamlit's Markdown (st.markdown, captions, alerts) shown as typed.
+
+    File names and messages are data, not formatting: every ASCII punctuation
+    character is backslash-escaped and line breaks become spaces, so a name like
+    ``![px](http:host?t) a.png`` stays text instead of becoming an image that
+    calls a remote host, and ``*``, ``_``, ``$`` or ``:red[...]`` stay literal.
+    """
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", " ".join(str(text).splitlines()))

@@ -1,38 +1,389 @@
-"""The pair on the page: prepared once per upload, with its display copies.
+"""The pair on the page, and what each browser session keeps of it between reruns.
 
 Everything heavy runs once per upload, through the same
-:func:`processing.pipeline.prepare_pair` as the command line and batch: the
-cached functions are keyed on a digest of the uploaded bytes (never on arrays,
-which Streamlit would hash from a sample). ``st.cache_resource`` holds the
-full-size arrays without copying them on every rerun (``st.cache_data`` would
-unpickle a fresh 24 MP copy each time); they are treated as read-only.
-Uploads live in memory only.
+:func:`processing.pipeline.prepare_pair` as the command line and batch; the
+page works on a reduced copy (:attr:`Pair.small`) and uses the full-size
+photos only for the 1:1 loupe (a crop) and the downloads.
+
+What a session keeps (the full-size photos, its mask, its restore plan) lives
+in :data:`STORE`, one slot each, keyed on digests of what made it (never on
+arrays), and nowhere else on the server: no Streamlit cache, no session state,
+no download callback holds an array. The store keeps at most
+:data:`BUDGET_BYTES` across all sessions (least recently used sessions go
+first, and are made again from their uploads when they come back), and
+:func:`start_sweeper` drops a session's arrays a few seconds after its browser
+tab closes. Uploads live in memory only.
 """
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
+import gc
 import hashlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
-import streamlit as st
 
 from processing.align import AlignmentError
+from processing.boxes import mask_bbox
 from processing.demo import DEMO_NAMES, demo_files
 from processing.image_io import ImageReadError
 from processing.landmarks import FaceModelError
-from processing.pipeline import PreparedPair, prepare_pair
-from processing.settings import Preset
+from processing.mask_strokes import Stroke, apply_strokes
+from processing.pipeline import PreparedPair, RestorePlan, plan, prepare_pair
+from processing.settings import MaskSettings, Preset, Section, plan_key
 from webapp import display
 
 #: Long side of the canvas of the mask editor, in pixels.
 CANVAS_SIDE = 640
 #: Long side of the three images side by side (a third of the page: small is fast).
 TRIPTYCH_SIDE = 720
+#: Environment variable: megabytes of arrays the server keeps for all sessions together.
+BUDGET_ENV = "RETEXTURE_WEB_MEMORY_MB"
+#: Seconds between two looks for closed sessions.
+SWEEP_SECONDS = 5.0
+#: Seconds a closed session's uploads are kept, in case its tab reconnects.
+UPLOAD_GRACE_SECONDS = 30.0
+
+
+def _budget_bytes(default_mb: float = 2048.0) -> int:
+    text = os.environ.get(BUDGET_ENV, "").strip()
+    try:
+        mb = float(text) if text else default_mb
+        if not mb >= 0:
+            raise ValueError
+    except ValueError:
+        print(f"{BUDGET_ENV} must be a number of megabytes, not {text!r}: using {default_mb:.0f}.",
+              file=sys.stderr)
+        mb = default_mb
+    return int(mb * 2 ** 20)
+
+
+#: Bytes of arrays :data:`STORE` keeps across sessions (``RETEXTURE_WEB_MEMORY_MB``, default 2048).
+BUDGET_BYTES = _budget_bytes()
 
 
 class PairError(ValueError):
     """The pair cannot be used; the message is one sentence for the user."""
+
+
+# --- What a session keeps ---------------------------------------------------------------------------
+
+def held_bytes(value, _seen=None) -> int:
+    """Bytes of the numpy arrays and byte strings reachable from ``value``
+    (dataclasses, tuples, lists, dicts), each buffer counted once."""
+    seen = set() if _seen is None else _seen
+    if isinstance(value, np.ndarray):
+        base = value
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        if id(base) in seen:
+            return 0
+        seen.add(id(base))
+        return int(base.nbytes)
+    if isinstance(value, (bytes, bytearray)):
+        if id(value) in seen:
+            return 0
+        seen.add(id(value))
+        return len(value)
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return 0
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(held_bytes(getattr(value, f.name), seen) for f in dataclasses.fields(value))
+    if isinstance(value, dict):
+        return sum(held_bytes(v, seen) for v in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return sum(held_bytes(v, seen) for v in value)
+    return 0
+
+
+class SessionStore:
+    """Values each browser session keeps between reruns, within one byte budget.
+
+    A session has named slots; each holds one value and the key it was made
+    for, so a rerun with the same key gets it back and a new key replaces it.
+    A session's size is :func:`held_bytes` of all its slots together (slots
+    share arrays: the plan refers to the pair's photos). When all sessions
+    together hold more than ``budget`` bytes, whole sessions are dropped, least
+    recently used first, never the one adding.
+
+    Parameters
+    ----------
+    budget : int
+        Bytes.
+    """
+
+    def __init__(self, budget: int):
+        self.budget = int(budget)
+        self._lock = threading.Lock()
+        self._sessions: OrderedDict[str, dict[str, tuple]] = OrderedDict()
+        self._sizes: dict[str, int] = {}
+
+    def get(self, session: str, slot: str, key, default=None):
+        """The value in ``slot`` if it was made for ``key``, else ``default``."""
+        with self._lock:
+            slots = self._sessions.get(session)
+            if slots is None:
+                return default
+            self._sessions.move_to_end(session)
+            item = slots.get(slot)
+        return item[1] if item is not None and item[0] == key else default
+
+    def latest(self, session: str, slot: str, default=None):
+        """The value in ``slot`` whatever key it was made for (tests, diagnostics)."""
+        with self._lock:
+            item = self._sessions.get(session, {}).get(slot)
+        return default if item is None else item[1]
+
+    def put(self, session: str, slot: str, key, value) -> None:
+        """Keep ``value`` (made for ``key``) in ``slot``; drop other sessions if over budget."""
+        with self._lock:
+            slots = self._sessions.setdefault(session, {})
+            self._sessions.move_to_end(session)
+            slots[slot] = (key, value)
+            self._sizes[session] = held_bytes([v for _, v in slots.values()])
+            dropped = self._make_room(session, 0)
+        del dropped  # freed here, outside the lock
+
+    def make_room(self, session: str, nbytes: int) -> None:
+        """Drop other sessions, least recently used first, until ``nbytes`` more fit in the
+        budget: called before making something that large, so the two are not held at once."""
+        with self._lock:
+            dropped = self._make_room(session, int(nbytes))
+        del dropped
+
+    def _make_room(self, session: str, nbytes: int) -> list:
+        dropped = []
+        for other in list(self._sessions):
+            if self._total() + nbytes <= self.budget:
+                break
+            if other != session:
+                dropped.append(self._pop(other))
+        return dropped
+
+    def drop(self, session: str, slot: str | None = None) -> None:
+        """Forget one slot of a session, or the whole session."""
+        with self._lock:
+            if slot is None:
+                item = self._pop(session)
+            else:
+                slots = self._sessions.get(session, {})
+                item = slots.pop(slot, None)
+                if session in self._sizes:
+                    self._sizes[session] = held_bytes([v for _, v in slots.values()])
+        del item
+
+    def sessions(self) -> list[str]:
+        """The sessions holding something, least recently used first."""
+        with self._lock:
+            return list(self._sessions)
+
+    def nbytes(self, session: str | None = None) -> int:
+        """Bytes held by one session, or by all."""
+        with self._lock:
+            return self._sizes.get(session, 0) if session is not None else self._total()
+
+    def sweep(self, alive) -> list[str]:
+        """Drop every session for which ``alive(session)`` is false; returns them."""
+        with self._lock:
+            gone = [s for s in self._sessions if not alive(s)]
+            dropped = [self._pop(s) for s in gone]
+        del dropped
+        return gone
+
+    def _pop(self, session: str):
+        self._sizes.pop(session, None)
+        return self._sessions.pop(session, None)
+
+    def _total(self) -> int:
+        return sum(self._sizes.values())
+
+
+#: The arrays of every session (full-size photos, masks, plans).
+STORE = SessionStore(BUDGET_BYTES)
+_MISSING = object()
+
+
+def session_id() -> str:
+    """The id of the browser session whose script is running ('local' outside Streamlit)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return "local" if ctx is None else ctx.session_id
+
+
+def remember(slot: str, key, make, session: str | None = None):
+    """``make()`` for this session, made again only when ``key`` changes.
+
+    The slot's previous value is dropped before the new one is made, so the
+    two are never held at once.
+    """
+    session = session or session_id()
+    value = STORE.get(session, slot, key, _MISSING)
+    if value is _MISSING:
+        STORE.drop(session, slot)
+        value = make()
+        STORE.put(session, slot, key, value)
+        start_sweeper()
+    return value
+
+
+# --- Freeing what closed sessions held ---------------------------------------------------------------
+
+#: glibc's mallopt parameter, and the size from which blocks are mapped on their own.
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 1 << 20
+
+
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def give_back_freed_memory() -> bool:
+    """Have glibc map every block of 1 MiB or more on its own, so that freeing
+    it gives it back to the system at once.
+
+    glibc otherwise raises that threshold up to 32 MiB as large blocks come
+    and go, and keeps what is freed below it in its heaps, where a server that
+    decodes 144 MP photos for a while would hold on to hundreds of MB after its
+    sessions end. (A batch worker wants the opposite: :mod:`processing.memory`.)
+    Returns whether it took effect (False on other C libraries).
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    try:
+        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except AttributeError:
+        return False
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the system (glibc's malloc_trim)."""
+    gc.collect()
+    libc = _libc()
+    if libc is not None:
+        try:
+            libc.malloc_trim(0)
+        except AttributeError:
+            pass
+
+
+_SWEEPER: threading.Thread | None = None
+_SWEEPER_LOCK = threading.Lock()
+
+
+def sweep_closed_sessions(rt, closed_since: dict, now: float) -> list[str]:
+    """One look for closed browser sessions: drop their arrays and recipes at once,
+    their uploads after :data:`UPLOAD_GRACE_SECONDS`, and free the memory.
+
+    Parameters
+    ----------
+    rt : streamlit.runtime.Runtime
+        Asked ``is_active_session``; its upload and media managers are told to
+        forget what closed sessions left.
+    closed_since : dict
+        Each session seen closed -> when it was first seen so (updated in place).
+    now : float
+        Seconds (monotonic clock).
+
+    Returns
+    -------
+    list of str: the sessions whose arrays or recipes were dropped.
+    """
+    gone = set(STORE.sweep(rt.is_active_session))
+    for session in list(RECIPES):
+        if not rt.is_active_session(session):
+            RECIPES.pop(session, None)
+            gone.add(session)
+    for session in gone:
+        closed_since.setdefault(session, now)
+    freed = bool(gone)
+    for session, since in list(closed_since.items()):
+        if rt.is_active_session(session):
+            del closed_since[session]  # its tab reconnected
+        elif now - since >= UPLOAD_GRACE_SECONDS:
+            rt.uploaded_file_mgr.remove_session_files(session)
+            del closed_since[session]
+            freed = True
+    if gone and not STORE.sessions() and not RECIPES:
+        # Nobody left: forget downloads already sent (Streamlit deletes an unused
+        # file on its second pass, normally at the end of some session's run).
+        for _ in range(2):
+            rt.media_file_mgr.remove_orphaned_files()
+    if freed:
+        release_memory()
+    return sorted(gone)
+
+
+def start_sweeper() -> None:
+    """Start (once per server) the thread that frees closed sessions' arrays."""
+    global _SWEEPER
+    from streamlit import runtime
+
+    if _SWEEPER is not None or not runtime.exists():
+        return
+    with _SWEEPER_LOCK:
+        if _SWEEPER is not None:
+            return
+
+        def loop() -> None:
+            closed_since: dict[str, float] = {}
+            while True:
+                time.sleep(SWEEP_SECONDS)
+                try:
+                    if runtime.exists():
+                        sweep_closed_sessions(runtime.get_instance(), closed_since, time.monotonic())
+                except Exception:  # the server outlives a failed sweep; the next one retries
+                    pass
+
+        _SWEEPER = threading.Thread(target=loop, name="retexture-sweeper", daemon=True)
+        _SWEEPER.start()
+
+
+# --- The pair ---------------------------------------------------------------------------------------
+
+def digest(data: bytes) -> str:
+    """A short content digest of uploaded bytes (the cache key)."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Uploads:
+    """The two files of a pair as uploaded, and how to read them.
+
+    ``key`` (digests of both files and the alignment switch) names everything
+    made from them.
+    """
+
+    original: tuple[str, bytes]
+    ai: tuple[str, bytes]
+    align: bool
+    is_demo: bool = False
+    key: str = field(default="", compare=False)
+
+    def __post_init__(self):
+        if not self.key:
+            key = f"{digest(self.original[1])}-{digest(self.ai[1])}-{int(bool(self.align))}"
+            object.__setattr__(self, "key", key)
 
 
 @dataclass
@@ -40,7 +391,7 @@ class Pair:
     """A prepared pair (full size) and what the page shows of it.
 
     ``prepared`` carries the automatic mask made with the default mask
-    settings; the page redraws it with the sliders' (:func:`auto_mask`).
+    settings; the page redraws it with the sliders' (:func:`automatic_mask`).
     """
 
     key: str
@@ -76,66 +427,345 @@ class Pair:
         return self.ai.size
 
 
-def digest(data: bytes) -> str:
-    """A short content digest of uploaded bytes (the cache key)."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-@st.cache_resource(max_entries=3, show_spinner=False)
-def load_pair_cached(key: str, align: bool, _original_bytes: bytes, original_name: str,
-                     _ai_bytes: bytes, ai_name: str, is_demo: bool = False) -> Pair:
-    """Prepare a pair (cached on ``key``, the digests of both files, and ``align``)."""
-    # The demo pair is made on one grid: skip the check there.
-    prepared = prepare_pair((original_name, _original_bytes), (ai_name, _ai_bytes), "auto",
-                            Preset(align=align and not is_demo),
-                            align_hint="turn on 'Align the original to the retouched image'")
-    small, scale = prepared.reduced(display.PREVIEW_SIDE)
-    display_ai = display.to_display(small.retouched.pixels)
-    display_original = display.to_display(small.original)
-    w, h = prepared.size
-    canvas_size = display.fit_size(w, h, CANVAS_SIDE)
-    notes = ([f"{original_name}: {n}" for n in prepared.original_notes]
-             + [f"{ai_name}: {n}" for n in prepared.retouched.notes])
-    return Pair(key=key, prepared=prepared, small=small, original_name=original_name, is_demo=is_demo, scale=scale,
-                png_original=display.encode_png(display.downscale(display_original, TRIPTYCH_SIDE)[0]),
-                png_ai=display.encode_png(display.downscale(display_ai, TRIPTYCH_SIDE)[0]),
-                display_ai=display_ai, canvas_size=canvas_size,
-                canvas_photo=display.resize_to(display_ai, canvas_size), notes=notes)
-
-
-def load_pair(original: tuple[str, bytes], ai: tuple[str, bytes], align: bool,
-              is_demo: bool = False) -> Pair:
-    """Prepare an uploaded pair, or raise :class:`PairError` with one sentence.
-
-    Parameters
-    ----------
-    original, ai : (name, bytes)
-        The uploaded files.
-    align : bool
-        Resample the original onto the AI image's grid when needed.
-    """
-    (o_name, o_bytes), (a_name, a_bytes) = original, ai
-    key = f"{digest(o_bytes)}-{digest(a_bytes)}"
+def prepare(uploads: Uploads) -> Pair:
+    """Prepare a pair (decode, faces, alignment) and its display copies, or raise
+    :class:`PairError` with one sentence."""
+    (o_name, o_bytes), (a_name, a_bytes) = uploads.original, uploads.ai
     try:
-        return load_pair_cached(key, bool(align), o_bytes, o_name, a_bytes, a_name, is_demo)
-    except PairError:
-        raise
+        # The demo pair is made on one grid: skip the check there.
+        prepared = prepare_pair((o_name, o_bytes), (a_name, a_bytes), "auto",
+                                Preset(align=uploads.align and not uploads.is_demo),
+                                align_hint="turn on 'Align the original to the retouched image'")
     except (ImageReadError, AlignmentError, FaceModelError) as exc:
         raise PairError(str(exc)) from None
     except MemoryError:
         raise PairError("These images are too large for the memory available: try smaller exports.") from None
     except ValueError as exc:
         raise PairError(str(exc)) from None
+    small, scale = prepared.reduced(display.PREVIEW_SIDE)
+    display_ai = display.to_display(small.retouched.pixels)
+    display_original = display.to_display(small.original)
+    w, h = prepared.size
+    canvas_size = display.fit_size(w, h, CANVAS_SIDE)
+    notes = ([f"{o_name}: {n}" for n in prepared.original_notes]
+             + [f"{a_name}: {n}" for n in prepared.retouched.notes])
+    return Pair(key=uploads.key, prepared=prepared, small=small, original_name=o_name, is_demo=uploads.is_demo,
+                scale=scale, png_original=display.encode_png(display.downscale(display_original, TRIPTYCH_SIDE)[0]),
+                png_ai=display.encode_png(display.downscale(display_ai, TRIPTYCH_SIDE)[0]),
+                display_ai=display_ai, canvas_size=canvas_size,
+                canvas_photo=display.resize_to(display_ai, canvas_size), notes=notes)
 
 
-def load_demo(align: bool = True) -> Pair:
-    """The built-in demo pair, loaded like an upload."""
-    o_bytes, a_bytes = demo_files()
-    return load_pair((DEMO_NAMES[0], o_bytes), (DEMO_NAMES[1], a_bytes), align, is_demo=True)
+def pair_bytes(uploads: Uploads) -> int:
+    """About what a prepared pair holds, from the files' headers: both photos and a
+    float32 mask at full size, bytes (0 when a header cannot be read)."""
+    from PIL import Image
+
+    total = 0
+    for _, data in (uploads.original, uploads.ai):
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+                bands = len(im.getbands())
+                # 16-bit RGB opens as mode RGB: its decoder's raw mode ("RGB;16B") says 16.
+                args = im.tile[0][3] if im.tile else ""
+                raw = str(args[0] if isinstance(args, tuple) and args else args)
+                depth = 2 if im.mode in ("I", "F") or "16" in im.mode or ";16" in raw else 1
+        except Exception:  # unreadable here: prepare() says why
+            return 0
+        total += w * h * bands * depth
+    return total + w * h * 4
 
 
-@st.cache_resource(max_entries=6, show_spinner=False)
-def auto_mask(key: str, forehead: float, feather: float, _pair: Pair) -> PreparedPair:
-    """The pair with its automatic skin mask drawn with these sliders (cached on the
-    pair's key and the two values; the faces are found once, at preparation)."""
-    return _pair.prepared.with_mask_settings(forehead, feather)
+def load_pair(uploads: Uploads, session: str | None = None) -> Pair:
+    """The session's prepared pair, made once per upload; raises :class:`PairError`.
+
+    A new pair replaces everything the session held (the old pair's masks and
+    plans go before the new photos are decoded), and other sessions make room
+    for it first, least recently used first, when the budget is short.
+    """
+    session = session or session_id()
+    pair = STORE.get(session, "pair", uploads.key)
+    if pair is None:
+        STORE.drop(session)
+        STORE.make_room(session, pair_bytes(uploads))
+        pair = prepare(uploads)
+        STORE.put(session, "pair", uploads.key, pair)
+        start_sweeper()
+    return pair
+
+
+@lru_cache(maxsize=1)
+def _demo_files() -> tuple[bytes, bytes]:
+    return demo_files()
+
+
+def demo_uploads(align: bool = True) -> Uploads:
+    """The built-in demo pair, as if uploaded."""
+    o_bytes, a_bytes = _demo_files()
+    return Uploads((DEMO_NAMES[0], o_bytes), (DEMO_NAMES[1], a_bytes), bool(align), is_demo=True)
+
+
+# --- The mask ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MaskRecipe:
+    """How the session's mask is made: the automatic mask's sliders and the brush strokes
+    (in pixels of a canvas of ``canvas_size``)."""
+
+    forehead: float
+    feather: float
+    strokes: tuple = ()
+    canvas_size: tuple[int, int] = (1, 1)
+
+    @property
+    def key(self) -> tuple:
+        strokes = json.dumps([(s.mode, float(s.width), np.asarray(s.points).tolist()) for s in self.strokes])
+        return (float(self.forehead), float(self.feather), tuple(self.canvas_size),
+                hashlib.blake2b(strokes.encode(), digest_size=16).hexdigest())
+
+
+@dataclass
+class MaskEdit:
+    """The session's mask on the pair: full size (``edited``), on the preview copy
+    (``small``), tinted on the canvas photo (``applied``) and its coverage (%)."""
+
+    key: tuple
+    edited: PreparedPair
+    small: PreparedPair
+    applied: np.ndarray
+    coverage: float
+    strokes: int
+
+
+def automatic_mask(pair: Pair, forehead: float, feather: float, session: str | None = None) -> PreparedPair:
+    """The pair with its automatic skin mask drawn with these sliders (from the faces
+    found at preparation); the preparation's own mask at the default values."""
+    defaults = MaskSettings()
+    if (forehead, feather) == (defaults.forehead, defaults.feather):
+        return pair.prepared
+    return remember("auto", (pair.key, float(forehead), float(feather)),
+                    lambda: pair.prepared.with_mask_settings(forehead, feather), session)
+
+
+def paint_strokes(mask: np.ndarray, strokes, canvas_size: tuple[int, int]) -> np.ndarray:
+    """:func:`processing.mask_strokes.apply_strokes`, pixel for pixel, without
+    touching the frame outside the mask and the strokes.
+
+    The result is a fresh zero frame (its untouched pages cost no memory) with
+    the mask's box copied in and the strokes painted in their own box: a
+    144 MP mask with a face and a few strokes holds only those boxes.
+
+    Returns
+    -------
+    ndarray float32 (H, W): ``mask`` itself when there are no strokes.
+    """
+    strokes = list(strokes)
+    if not strokes:
+        return mask
+    h, w = mask.shape[:2]
+    cw, ch = canvas_size
+    if cw <= 0 or ch <= 0:
+        raise ValueError(f"canvas size must be positive, got {canvas_size}")
+    sx, sy = w / float(cw), h / float(ch)
+    # The strokes in full-size pixels, computed as apply_strokes does, and their box.
+    full = []
+    y0, y1, x0, x1 = h, 0, w, 0
+    for s in strokes:
+        pts = np.asarray(s.points, np.float64).reshape(-1, 2) * (sx, sy)
+        width = s.width * (sx + sy) / 2
+        radius = max(1, int(round(width))) / 2.0
+        full.append((s.mode, width, pts))
+        x0 = min(x0, int(max(0, np.floor(pts[:, 0].min() - radius - 2))))
+        y0 = min(y0, int(max(0, np.floor(pts[:, 1].min() - radius - 2))))
+        x1 = max(x1, int(min(w, np.ceil(pts[:, 0].max() + radius + 2))))
+        y1 = max(y1, int(min(h, np.ceil(pts[:, 1].max() + radius + 2))))
+    out = np.zeros((h, w), np.float32)
+    box = mask_bbox(mask, mask.shape)
+    if box is not None:
+        my0, my1, mx0, mx1 = box
+        out[my0:my1, mx0:mx1] = mask[my0:my1, mx0:mx1]
+    if x1 > x0 and y1 > y0:
+        # On the strokes' box with a canvas of its size in pixels, apply_strokes
+        # scales by exactly 1: the same arithmetic as on the whole frame.
+        local = [Stroke(mode, width, pts - (x0, y0)) for mode, width, pts in full]
+        out[y0:y1, x0:x1] = apply_strokes(out[y0:y1, x0:x1], local, (x1 - x0, y1 - y0))
+    return out
+
+
+def edited_mask(pair: Pair, recipe: MaskRecipe, session: str | None = None) -> MaskEdit:
+    """The session's mask (automatic, then the strokes), made once per change."""
+
+    def make() -> MaskEdit:
+        automatic = automatic_mask(pair, recipe.forehead, recipe.feather, session)
+        skin = paint_strokes(automatic.skin_mask, recipe.strokes, recipe.canvas_size) \
+            if automatic.skin_mask is not None else None
+        edited = automatic if skin is automatic.skin_mask else automatic.with_skin_mask(skin)
+        small, _ = edited.reduced(display.PREVIEW_SIDE, photos_from=pair.small)
+        mask = edited.mask
+        applied = display.tint_mask(pair.canvas_photo, mask) if mask is not None else pair.canvas_photo
+        cover = display.mask_percent(mask) if mask is not None else 100.0
+        return MaskEdit(recipe.key, edited, small, applied, cover, len(recipe.strokes))
+
+    return remember("mask", (pair.key, recipe.key), make, session)
+
+
+# --- The full-size plan and the downloads --------------------------------------------------------------
+
+def full_plan(pair: Pair, edit: MaskEdit, settings: Section, session: str | None = None) -> RestorePlan:
+    """The full-size :class:`processing.plan.RestorePlan`, made once per mask and plan settings.
+
+    The loupe and the downloads share it, so match mode's automatic cut-off and
+    the blemish statistics come from the whole mask in both. Amounts (strength,
+    shadows, highlights) only re-apply it.
+    """
+    key = (pair.key, edit.key, type(settings).__name__, repr(plan_key(settings)))
+    return remember("plan", key, lambda: plan(edit.edited, settings), session)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything the session's downloads are made from, small: the uploads (Streamlit
+    keeps their bytes anyway), the mask recipe and the settings."""
+
+    uploads: Uploads
+    mask: MaskRecipe
+    preset: Preset
+
+
+#: The latest :class:`Recipe` of each session, set by every run of the page and read
+#: when a download button is clicked (outside any run).
+RECIPES: dict[str, Recipe] = {}
+
+
+def set_recipe(recipe: Recipe, session: str | None = None) -> None:
+    RECIPES[session or session_id()] = recipe
+
+
+def recipe_for(session: str, pair_key: str) -> Recipe:
+    """The session's latest recipe; raises LookupError when it is for another pair
+    (the button clicked belongs to a page being replaced)."""
+    recipe = RECIPES.get(session)
+    if recipe is None or recipe.uploads.key != pair_key:
+        raise LookupError("The page changed since this button was drawn: click it again.")
+    return recipe
+
+
+def restored_pixels(session: str, pair_key: str) -> tuple[Pair, np.ndarray]:
+    """The full-size restored image of the session's latest recipe (what the
+    'Restored image' button downloads), made again from the uploads if the
+    session's arrays were dropped meanwhile."""
+    from processing.pipeline import apply
+
+    recipe = recipe_for(session, pair_key)
+    pair = load_pair(recipe.uploads, session)
+    edit = edited_mask(pair, recipe.mask, session)
+    settings = recipe.preset.settings
+    return pair, apply(full_plan(pair, edit, settings, session), settings)
+
+
+def session_mask(session: str, pair_key: str) -> np.ndarray | None:
+    """The full-size mask of the session's latest recipe (what 'Mask (PNG)' downloads)."""
+    recipe = recipe_for(session, pair_key)
+    pair = load_pair(recipe.uploads, session)
+    return edited_mask(pair, recipe.mask, session).edited.mask
+
+
+# --- The loupe: the full-size result on a crop ---------------------------------------------------------
+
+class _ShiftedRows:
+    """A weight factor (anything with ``rows(r0, r1, c0, c1)``) seen from a crop at (y0, x0)."""
+
+    def __init__(self, factor, y0: int, x0: int, shape: tuple[int, int]):
+        self.factor, self.y0, self.x0, self.shape = factor, y0, x0, shape
+
+    def rows(self, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
+        c1 = self.shape[1] if c1 is None else c1
+        return self.factor.rows(r0 + self.y0, r1 + self.y0, c0 + self.x0, c1 + self.x0)
+
+
+def crop_weight(weight, region: tuple[int, int, int, int]):
+    """A weight (ndarray, :class:`processing.row_bands.BandWeight` or None) on
+    ``region`` (y0, y1, x0, x1) of its frame: views, nothing multiplied out."""
+    from processing.row_bands import BandWeight
+
+    y0, y1, x0, x1 = region
+    if weight is None:
+        return None
+    if isinstance(weight, np.ndarray):
+        return weight[y0:y1, x0:x1]
+    if isinstance(weight, BandWeight):
+        shape = (y1 - y0, x1 - x0)
+        factors = tuple(f[y0:y1, x0:x1] if isinstance(f, np.ndarray) else _ShiftedRows(f, y0, x0, shape)
+                        for f in weight.factors)
+        return BandWeight(shape, crop_weight(weight.mask, region), factors, weight.divisor)
+    raise TypeError(f"cannot crop a {type(weight).__name__}")
+
+
+def crop_plan(restore_plan: RestorePlan, region: tuple[int, int, int, int]) -> RestorePlan:
+    """The plan restricted to ``region`` (y0, y1, x0, x1): views of its photos,
+    masks and weights there, with match mode's work box moved into the crop.
+
+    Applying it gives the full-size result inside the region, except within a
+    blur's reach of the region's edges.
+    """
+    y0, y1, x0, x1 = region
+    pair = restore_plan.pair
+    shape = pair.retouched.pixels.shape[:2]
+
+    def frame(a):
+        return a if a is None or a.shape[:2] != shape else a[y0:y1, x0:x1]
+
+    retouched = dataclasses.replace(pair.retouched, pixels=frame(pair.retouched.pixels),
+                                    alpha=frame(pair.retouched.alpha))
+    cropped = dataclasses.replace(pair, retouched=retouched, original=frame(pair.original),
+                                  skin_mask=frame(pair.skin_mask), coverage=frame(pair.coverage),
+                                  faces=[], landmarks=[])
+    match = restore_plan.match
+    if match is not None:
+        by0, by1, bx0, bx1 = match.box
+        iy0, iy1, ix0, ix1 = max(by0, y0), min(by1, y1), max(bx0, x0), min(bx1, x1)
+        if iy1 <= iy0 or ix1 <= ix0:
+            match = None  # the region is outside the work box: nothing goes back there
+        else:
+            in_box = (iy0 - by0, iy1 - by0, ix0 - bx0, ix1 - bx0)
+            match = dataclasses.replace(match, box=(iy0 - y0, iy1 - y0, ix0 - x0, ix1 - x0),
+                                        band_weight=crop_weight(match.band_weight, in_box), spots=None)
+    mask = restore_plan.mask
+    mask = crop_weight(mask, region) if mask is not None and tuple(mask.shape[:2]) == shape else mask
+    return dataclasses.replace(restore_plan, pair=cropped, mask=mask, match=match, spots=None)
+
+
+def loupe_margin(restore_plan: RestorePlan, settings: Section) -> int:
+    """Pixels of context around the loupe's window that its restore reads: twice
+    the reach of the method's widest blur (its reduced-copy grid included)."""
+    from processing.detail_transfer import halo_for
+
+    p = settings.as_fractions()
+    if restore_plan.match is not None:
+        sigma = restore_plan.match.swap_radius
+    else:
+        sigma = max(p.get("radius", 0.0), p.get("blur", 0.0), p.get("grain_size", 0.0))
+    return 2 * halo_for(sigma) + 3 * int(sigma // 3 + 1) + 8
+
+
+def restored_window(restore_plan: RestorePlan, settings: Section, window: tuple[int, int, int, int]) -> np.ndarray:
+    """The full-size restored image inside ``window`` (x0, y0, x1, y1).
+
+    Restored on a crop of the plan (:func:`crop_plan`) with :func:`loupe_margin`
+    around the window: the download's pixels there (match mode's wide swap,
+    made on a reduced copy, within a level), at the cost of a small crop.
+    Synthetic grain is drawn from the whole frame's positions, so it restores
+    the window in place (:func:`processing.restore.apply` with ``window``).
+    """
+    from processing.pipeline import apply
+    from processing.settings import SyntheticSettings
+
+    x0, y0, x1, y1 = window
+    if isinstance(settings, SyntheticSettings):
+        return apply(restore_plan, settings, window=window)[y0:y1, x0:x1]
+    h, w = restore_plan.pair.retouched.pixels.shape[:2]
+    m = loupe_margin(restore_plan, settings)
+    region = (max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m))
+    out = apply(crop_plan(restore_plan, region), settings)
+    return out[y0 - region[0]:y1 - region[0], x0 - region[2]:x1 - region[2]]

@@ -19,7 +19,7 @@ from processing.align.flow import MIN_MOTION_PX, MIN_STRUCTURE_NCC, QUICK_SIDE, 
     structure_match, warp_is_significant
 from processing.align.geometry import apply_affine, check_geometry, max_move, pad_linear, \
     sample_padded, similarity_params, upsample_padded
-from processing.align.resample import MIN_COVERAGE_FRACTION, coverage, resample
+from processing.align.resample import MIN_COVERAGE_FRACTION, coverage, full_coverage, resample
 
 __all__ = ["AlignmentError", "Alignment", "align_pair", "align_if_enabled"]
 
@@ -36,6 +36,8 @@ class Alignment:
     coverage : ndarray, float32, shape (H, W)
         In [0, 1]: 1 where the original covers the AI pixel, 0 outside, with
         a slightly eroded and feathered edge. Multiply it into the skin mask.
+        Where the original covers everything it is a read-only view of a
+        single 1 (:func:`~processing.align.resample.full_coverage`): no frame is stored.
     scale : float
         Global scale, original -> AI (2.0: the AI image is twice as large).
     rotation_deg : float
@@ -94,7 +96,7 @@ class Alignment:
             "refined": bool(self.refined),
             "identity": bool(self.identity),
             "local_warp_px": float(self.local_warp_px),
-            "coverage_fraction": float(np.mean(self.coverage > 0.5)),
+            "coverage_fraction": covered_fraction(self.coverage),
         }
 
     def ai_to_original(self, points: np.ndarray) -> np.ndarray:
@@ -118,9 +120,20 @@ class Alignment:
         return out
 
 
+def covered_fraction(cover: np.ndarray) -> float:
+    """Fraction of the AI grid the original covers (coverage above 0.5), counted a band at a time."""
+    if cover.size == 0:
+        return 0.0
+    if not any(cover.strides):  # a single value spread over the frame
+        return float(cover.flat[0] > 0.5)
+    step = max(1, (1 << 22) // max(1, cover.shape[1]))
+    covered = sum(int(np.count_nonzero(cover[r:r + step] > 0.5)) for r in range(0, cover.shape[0], step))
+    return covered / cover.size
+
+
 def _unmoved(original: np.ndarray, residual_px: float) -> Alignment:
     """The result for a pair already on one grid: the input, not resampled."""
-    return Alignment(original=original, coverage=np.ones(original.shape[:2], np.float32),
+    return Alignment(original=original, coverage=full_coverage(original.shape[:2]),
                      scale=1.0, rotation_deg=0.0, shift=(0.0, 0.0),
                      residual_px=residual_px, refined=False, identity=True)
 
@@ -173,10 +186,18 @@ def _check_inputs(original, ai, max_side) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _same_pixels(original: np.ndarray, ai: np.ndarray) -> bool:
-    """The very same pixels (the subsampled test keeps the usual case cheap)."""
-    return (original.shape == ai.shape and original.dtype == ai.dtype
-            and np.array_equal(original[::31, ::29], ai[::31, ::29])
-            and np.array_equal(original, ai))
+    """The very same pixels (the subsampled test keeps the usual case cheap).
+
+    Compared a band of rows at a time: a whole-frame comparison makes a
+    boolean copy of the image (432 MB at 144 MP).
+    """
+    if original is ai:
+        return True
+    if not (original.shape == ai.shape and original.dtype == ai.dtype
+            and np.array_equal(original[::31, ::29], ai[::31, ::29])):
+        return False
+    step = max(1, (1 << 22) // max(1, original[0].size))
+    return all(np.array_equal(original[r:r + step], ai[r:r + step]) for r in range(0, original.shape[0], step))
 
 
 def _quick_check(original: np.ndarray, ai: np.ndarray, max_side: int) -> float | None:
@@ -287,9 +308,10 @@ def _coverage_stage(fit: _GlobalFit, flow_padded: np.ndarray | None, fine: Reduc
     """
     cover = coverage(fit.ai_to_orig, flow_padded, fine.ai_grid, orig_shape, fit.scale,
                      fine.ai.shape, ai_shape)
-    if float(np.mean(cover > 0.5)) < MIN_COVERAGE_FRACTION:
+    fraction = covered_fraction(cover)
+    if fraction < MIN_COVERAGE_FRACTION:
         raise AlignmentError(
-            f"The original covers only {np.mean(cover > 0.5) * 100:.0f} % of the "
+            f"The original covers only {fraction * 100:.0f} % of the "
             "retouched image: check that you uploaded the original and its "
             "retouched version, not a different crop.")
     return cover

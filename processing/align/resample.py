@@ -12,7 +12,7 @@ import numpy as np
 
 from processing.align.geometry import resize_matrix, upsample_padded
 
-__all__ = ["ERODE_PX", "FEATHER_PX", "MIN_COVERAGE_FRACTION", "coverage", "resample"]
+__all__ = ["ERODE_PX", "FEATHER_PX", "MIN_COVERAGE_FRACTION", "coverage", "full_coverage", "resample"]
 
 # Coverage edge in AI px: zero within ERODE_PX of the original's border, then
 # a linear ramp to one over FEATHER_PX (bicubic taps there reach past the
@@ -22,6 +22,17 @@ FEATHER_PX = 2.0
 # Below this covered fraction of the AI image the pair is refused (not the
 # same crop of the photo).
 MIN_COVERAGE_FRACTION = 0.5
+
+
+def full_coverage(shape: tuple[int, int]) -> np.ndarray:
+    """Coverage 1 everywhere: a read-only (H, W) float32 view of one value (a
+    frame of ones would be 576 MB at 144 MP)."""
+    return np.broadcast_to(np.ones((1, 1), np.float32), tuple(shape[:2]))
+
+
+def is_full_coverage(cover: np.ndarray | None) -> bool:
+    """Whether ``cover`` is :func:`full_coverage` (1 everywhere, nothing stored)."""
+    return cover is not None and cover.size > 0 and not any(cover.strides) and float(cover.flat[0]) == 1.0
 
 
 def _border_distance(ai_to_orig: np.ndarray, flow_padded: np.ndarray | None,
@@ -73,7 +84,7 @@ def coverage(ai_to_orig: np.ndarray, flow_padded: np.ndarray | None, flow_grid: 
     d = (d * scale).astype(np.float32)
     if d.min() > ERODE_PX + FEATHER_PX + 1.0:
         # Covered everywhere (e.g. the AI image is a crop): skip the upsampling.
-        return np.ones(full_shape, np.float32)
+        return full_coverage(full_shape)
     d = upsample_padded(d, flow_grid, (full_shape[1], full_shape[0]))
     d -= ERODE_PX
     d *= 1.0 / FEATHER_PX

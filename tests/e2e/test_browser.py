@@ -217,3 +217,74 @@ def test_blemish_overlay_checkbox(page):
     img.screenshot(path=str(ARTIFACTS / "10b_blemish_overlay_image.png"))
     assert_no_exception(page)
     assert img.get_attribute("src") != before
+
+
+MARKDOWN_NAMES = ("![px](http:example.com?track) orig.png", "*ai* [x](http:example.com) _b_ $y$.png")
+
+
+def remote_images(page) -> list[str]:
+    """Sources of <img> elements that point anywhere but this server or inline data."""
+    srcs = page.evaluate("() => [...document.querySelectorAll('img')].map(i => i.src)")
+    return [s for s in srcs if not re.match(r"(data:|blob:|http://(127\.0\.0\.1|localhost)[:/])", s)]
+
+
+def test_file_names_are_shown_as_plain_text(page, tmp_path):
+    """A file name written as Markdown stays its own text: no image calling a remote host."""
+    original, ai = write_pair(tmp_path, bits=8, side=256)
+    named = []
+    for path, name in zip((original, ai), MARKDOWN_NAMES):
+        target = tmp_path / name
+        path.rename(target)
+        named.append(target)
+    upload_pair(page, *named)
+    shot(page, "11_markdown_names")
+    assert_no_exception(page)
+    assert remote_images(page) == []
+    photos_line = page.locator('[data-testid="stMarkdown"]').filter(has_text="256x256 px").first
+    text = photos_line.inner_text()
+    assert MARKDOWN_NAMES[0] in text and MARKDOWN_NAMES[1] in text
+    assert photos_line.locator("img, a, em").count() == 0  # no image, link or emphasis made of a name
+    # The same in an error message about a file.
+    bad = tmp_path / "![px](http:example.com?bad) notes.png"
+    bad.write_text("not a photo")
+    page.locator(".st-key-up_original input[type=file]").set_input_files(str(bad))
+    wait_for_app_run(page)
+    alert = page.locator('[data-testid="stAlertContentError"]').first
+    alert.wait_for()
+    assert bad.name in alert.inner_text() and alert.locator("img, a").count() == 0
+    assert remote_images(page) == []
+
+
+def test_no_request_leaves_this_machine(browser, app_url, tmp_path):
+    """A whole session (demo, uploads, slider, tabs, download) asks only this server."""
+    requests = []
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, accept_downloads=True)
+    try:
+        pg = context.new_page()
+        pg.on("request", lambda r: requests.append(r.url))
+        pg.set_default_timeout(120_000)
+        pg.goto(app_url)
+        wait_for_app_run(pg)
+        pg.wait_for_selector(RESTORED)
+        original, ai = write_pair(tmp_path, bits=8, side=320)
+        upload_pair(pg, original, ai)
+        thumb = pg.locator('[data-testid="stSlider"]').filter(has_text="Strength (%)").first.locator(
+            'input[type="range"]')
+        thumb.focus()
+        thumb.press("ArrowRight")
+        wait_for_app_run(pg)
+        for tab in ("Before / after", "Texture", "1:1 loupe"):
+            pg.get_by_role("tab", name=tab).click()
+            pg.wait_for_timeout(300)
+        with pg.expect_download() as info:
+            pg.get_by_role("button", name=re.compile(r"Restored image")).click()
+        info.value.save_as(str(tmp_path / "restored.png"))
+        shot(pg, "12_no_remote_requests")
+        pg.goto(app_url.rstrip("/") + "/Batch")
+        wait_for_app_run(pg)
+        pg.get_by_text("Batch").first.wait_for()
+    finally:
+        context.close()
+    host = re.escape(app_url)
+    outside = [u for u in requests if not re.match(rf"({host}|data:|blob:)", u)]
+    assert requests and outside == []

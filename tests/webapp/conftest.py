@@ -7,6 +7,17 @@ import pytest
 APP = str(Path(__file__).resolve().parents[2] / "webapp" / "app.py")
 
 
+@pytest.fixture(autouse=True)
+def fresh_store():
+    """Each test's page sessions start and end with an empty store (no runtime sweeps them here)."""
+    from webapp import pair as pairs
+
+    yield
+    for session in pairs.STORE.sessions():
+        pairs.STORE.drop(session)
+    pairs.RECIPES.clear()
+
+
 @pytest.fixture
 def app():
     from streamlit.testing.v1 import AppTest

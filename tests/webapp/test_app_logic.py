@@ -14,6 +14,21 @@ from PIL import Image
 from tests.webapp.conftest import erase_stroke
 
 
+def shown(element) -> str:
+    """An alert's text as the browser shows it: the page escapes file names and
+    messages for Markdown (webapp.display.plain), the browser drops the backslashes."""
+    import re
+
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", element.value)
+
+
+def page_mask(at):
+    """The full-size mask the page restores with (the session's mask in webapp.pair.STORE)."""
+    from webapp import pair as pairs
+
+    return pairs.STORE.latest(at.session_state["_session"], "mask").edited.mask
+
+
 def coverage(at) -> float:
     return float(at.metric[0].value.split()[0])
 
@@ -70,7 +85,7 @@ def test_strength_slider_raises_the_texture(app):
     """Strength up: more of the original's fine detail on the skin; down to 0: the AI image's."""
     at = app().run()
     at.radio(key="w.method").set_value("graft").run()
-    mask = at.session_state["_mask_memo"][1].mask
+    mask = page_mask(at)
     ai_level = fine_detail(next(i.url for el in at.get("image") for i in el.proto.imgs
                                 if i.caption == "AI-retouched"), mask)
     levels = {}
@@ -107,7 +122,7 @@ def test_bad_upload_shows_a_message(app):
     at.run()
     assert not at.exception
     assert at.error, "expected an error message"
-    assert "notes.png" in at.error[0].value and "not an image" in at.error[0].value
+    assert "notes.png" in shown(at.error[0]) and "not an image" in shown(at.error[0])
 
 
 def _png_bytes(arr) -> bytes:
@@ -125,7 +140,7 @@ def test_size_mismatch_with_alignment_off(app):
     at.run()
     at.toggle(key="w.align").set_value(False).run()
     assert not at.exception
-    assert at.error and "80x64" in at.error[0].value and "Align" in at.error[0].value
+    assert at.error and "80x64" in shown(at.error[0]) and "Align" in shown(at.error[0])
 
 
 def test_one_file_only_asks_for_the_other(app):
@@ -177,7 +192,7 @@ def test_bad_preset_shows_one_message(app):
     at.run()
     assert not at.exception
     assert len(at.error) == 1
-    assert "graft.strength" in at.error[0].value and "200" in at.error[0].value
+    assert "graft.strength" in shown(at.error[0]) and "200" in shown(at.error[0])
     # The page still works with the previous settings.
     assert restored_src(at)
 
@@ -304,14 +319,26 @@ def loupe_restored_panel(at) -> np.ndarray:
     return img[:, 2 * (panel + 6):][::zoom, ::zoom]
 
 
-@pytest.mark.parametrize("method, changes", [
-    ("match", {}),
-    ("match", {"w.match.cutoff": 8.0, "w.match.strength": 150.0}),
-    ("graft", {"w.graft.blemish": 70.0}),
-    ("freqsep", {"w.freqsep.blemish": 80.0}),
+def assert_same_pixels(got, expected, exact: bool):
+    """Bit for bit, or (a wide blur on a reduced copy) within one level on a few per cent of pixels."""
+    assert got.shape == expected.shape
+    if exact:
+        assert np.array_equal(got, expected)
+    else:
+        diff = np.abs(got.astype(int) - expected.astype(int))
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.05
+
+
+@pytest.mark.parametrize("method, changes, exact", [
+    ("match", {}, True),
+    # A 16 px swap is blurred on a reduced copy whose grid follows the area restored.
+    ("match", {"w.match.cutoff": 8.0, "w.match.strength": 150.0}, False),
+    ("graft", {"w.graft.blemish": 70.0}, True),
+    ("freqsep", {"w.freqsep.blemish": 80.0}, True),
 ])
-def test_loupe_shows_the_full_size_download(app, method, changes):
-    """The loupe restores a window; inside it, the pixels are the full-size result's."""
+def test_loupe_shows_the_full_size_download(app, method, changes, exact):
+    """The loupe restores a crop around its window; inside the window the pixels are the
+    full-size result's (within one level where a wide blur runs on a reduced copy)."""
     from webapp import controls, display
 
     at = app().run()
@@ -320,8 +347,7 @@ def test_loupe_shows_the_full_size_download(app, method, changes):
         at.slider(key=key).set_value(value).run()
     at.slider(key="loupe_x").set_value(38).run()
     assert not at.exception
-    memo = at.session_state["_mask_memo"]
-    mask = memo[1].mask
+    mask = page_mask(at)
     flat = at.session_state[controls.STORE]
     assert flat["method"] == method
     from processing.demo import demo_pair
@@ -337,7 +363,7 @@ def test_loupe_shows_the_full_size_download(app, method, changes):
     expected = display.crop(full, window)
     got = loupe_restored_panel(at)
     assert got.shape == expected.shape
-    assert np.array_equal(got, expected)
+    assert_same_pixels(got, expected, exact)
     assert not np.array_equal(expected, display.crop(ai, window))  # the loupe sits on restored skin
 
 
@@ -358,11 +384,12 @@ def test_downscaled_preview_labels_full_size_bands_and_loupe_matches(app):
     assert list(table.index)[0] == "0.75-1.5 px"  # preview at 2/3: 0.5 px there is 0.75 px here
     assert any("67 % preview" in c.value for c in at.caption)
     assert any(c.value.startswith("Cut-off") for c in at.caption)
-    memo = at.session_state["_mask_memo"]
-    full = _restored(o, a, memo[1].mask, MatchSettings())
+    full = _restored(o, a, page_mask(at), MatchSettings())
     x, y = at.slider(key="loupe_x").value, at.slider(key="loupe_y").value
     window = display.loupe_window(a.shape, (x / 100, y / 100), 128)
-    assert np.array_equal(loupe_restored_panel(at), display.crop(full, window))
+    # Enlarged 2x, the demo's automatic cut-off makes a swap wide enough for the reduced-copy blur.
+    assert_same_pixels(loupe_restored_panel(at), display.crop(full, window), exact=False)
+    assert not np.array_equal(display.crop(full, window), display.crop(a, window))
 
 
 def _restored(original, ai, mask, settings):

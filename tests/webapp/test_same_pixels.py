@@ -46,11 +46,10 @@ def test_cli_batch_and_web_app_give_the_same_pixels(app, tmp_path, textured_face
         "preset": preset.read_bytes()}
     at.run()
     assert not at.exception and not at.error
-    from processing.pipeline import apply
-    from webapp import controls
+    from webapp import pair as pairs
 
-    settings = controls.Preset.from_json(preset.read_bytes()).settings
-    web = apply(at.session_state["_full_plan"][1], settings)  # what the download encodes
+    session = at.session_state["_session"]
+    _, web = pairs.restored_pixels(session, pairs.RECIPES[session].uploads.key)  # what the download encodes
 
     ai = read_image(retouched / "portrait.png").pixels
     assert not np.array_equal(cli, ai)  # texture went back

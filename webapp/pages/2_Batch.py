@@ -92,7 +92,7 @@ def upload_folder() -> UploadFolder:
 remove_stale_batch_folders_once()
 
 
-st.set_page_config(page_title="Retexture - Batch", page_icon=":material/texture:", layout="wide")
+st.set_page_config(page_title="Retexture - Batch", page_icon="🔍", layout="wide")
 st.title("Batch restoration")
 st.caption("Restore many photos at once: upload the originals and their AI-retouched versions "
            "(files with the same name are paired, any of JPEG/PNG/TIFF/WebP), or one zip with the "
