@@ -243,8 +243,10 @@ def _add_batch_parser(sub) -> None:
 # --- Commands ----------------------------------------------------------------------------------
 
 def cmd_restore(args) -> int:
+    from processing.memory import return_freed_memory
     from processing.pipeline import apply, plan, prepare_pair
 
+    return_freed_memory()  # a one-shot process: large freed blocks go straight back to the system
     files = CommandFiles()
     files.read(args.original, "original")
     files.read(args.retouched, "retouched photo")
@@ -273,6 +275,7 @@ def cmd_restore(args) -> int:
         print(restore_plan.summary())
     result = apply(restore_plan)
     ai = pair.retouched
+    del pair, restore_plan  # only the result is written: free the photos before the encoder copies it
     fmt = fmt or ai.format
     contents = {out: encode_image(result, fmt, ai.alpha, ai.icc_profile, ai.exif)}
     if preset_path is not None:

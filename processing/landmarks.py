@@ -391,7 +391,20 @@ def _run(which: str, rgb: np.ndarray):
     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
     with _LOCK, _native_logs_hidden():
         models = _MODELS.open()
-        return (models.landmarker if which == "mesh" else models.detector).detect(image)
+        found = (models.landmarker if which == "mesh" else models.detector).detect(image)
+    _forget_audio_import_error()
+    return found
+
+
+def _forget_audio_import_error() -> None:
+    """mediapipe keeps the error of its optional audio import (no PortAudio)
+    in a module global, traceback and all: every frame running when mediapipe was
+    first imported (the caller's whole pipeline call, photos included) would
+    stay alive with it for the life of the process."""
+    record = sys.modules.get("mediapipe.tasks.python.audio.core.audio_record")
+    error = getattr(record, "sd_error", None)
+    if error is not None:
+        error.__traceback__ = None
 
 
 # --------------------------------------------------------------------------

@@ -178,3 +178,35 @@ def test_apply_orientation_matches_pillow():
         im.info["exif"] = ex.tobytes()
         im.getexif()[0x0112] = o
         np.testing.assert_array_equal(apply_orientation(a, o), np.asarray(ImageOps.exif_transpose(im)))
+
+
+def _png_with_exif_chunk(pixels, exif_body: bytes, after_pixels: bool) -> bytes:
+    """A PNG whose eXIf chunk sits before or after the image data (both are allowed)."""
+    import struct
+    import zlib
+
+    data = encode_image(pixels, "PNG")
+    chunk = struct.pack(">I", len(exif_body)) + b"eXIf" + exif_body
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + exif_body) & 0xFFFFFFFF)
+    at = data.rindex(b"IEND") - 4 if after_pixels else 8 + 8 + 13 + 4
+    return data[:at] + chunk + data[at:]
+
+
+@pytest.mark.parametrize("after_pixels", [False, True])
+def test_png_exif_found_by_chunk_headers_equals_pillows(tmp_path, after_pixels):
+    from PIL import Image
+
+    from processing.image_io import reading
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated: the orientation must come through
+    exif[0x0110] = "Camera"
+    body = exif.tobytes()[6:]  # eXIf holds the TIFF structure without the 'Exif' header
+    pixels = np.arange(12 * 20 * 3, dtype=np.uint8).reshape(12, 20, 3)
+    data = _png_with_exif_chunk(pixels, body, after_pixels)
+    reference = Image.open(io.BytesIO(data)).getexif()  # Pillow, decoding the whole image
+    found = reading._png_exif(data)
+    assert dict(found) == dict(reference) and found[0x0112] == 6
+    path = tmp_path / "rotated.png"
+    path.write_bytes(data)
+    assert read_image(path).pixels.shape[:2] == (20, 12)  # turned upright by orientation 6
