@@ -307,7 +307,8 @@ def write_reports(out: Path, records: list[dict], summary: dict) -> None:
     doc["images"] = records
     write_bytes_safely(out / REPORT_JSON, (json.dumps(doc, indent=2, default=_json_default) + "\n").encode())
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    # RFC 4180 line ends: every Python then quotes a name holding a CR (3.12 does not with "\n").
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for rec in records:
         writer.writerow(_csv_row(rec))
