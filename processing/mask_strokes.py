@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from processing.boxes import mask_bbox
+
 
 @dataclass(frozen=True)
 class Stroke:
@@ -86,4 +88,49 @@ def apply_strokes(mask: np.ndarray, strokes, canvas_size: tuple[int, int]) -> np
                            255, -1, cv2.LINE_8, shift)
         view = out[y0:y1, x0:x1]
         view[layer > 0] = 1.0 if stroke.mode == "add" else 0.0
+    return out
+
+
+def paint_strokes(mask: np.ndarray, strokes, canvas_size: tuple[int, int]) -> np.ndarray:
+    """:func:`apply_strokes`, pixel for pixel, without
+    touching the frame outside the mask and the strokes.
+
+    The result is a fresh zero frame (its untouched pages cost no memory) with
+    the mask's box copied in and the strokes painted in their own box: a
+    144 MP mask with a face and a few strokes holds only those boxes.
+
+    Returns
+    -------
+    ndarray float32 (H, W): ``mask`` itself when there are no strokes.
+    """
+    strokes = list(strokes)
+    if not strokes:
+        return mask
+    h, w = mask.shape[:2]
+    cw, ch = canvas_size
+    if cw <= 0 or ch <= 0:
+        raise ValueError(f"canvas size must be positive, got {canvas_size}")
+    sx, sy = w / float(cw), h / float(ch)
+    # The strokes in full-size pixels, computed as apply_strokes does, and their box.
+    full = []
+    y0, y1, x0, x1 = h, 0, w, 0
+    for s in strokes:
+        pts = np.asarray(s.points, np.float64).reshape(-1, 2) * (sx, sy)
+        width = s.width * (sx + sy) / 2
+        radius = max(1, int(round(width))) / 2.0
+        full.append((s.mode, width, pts))
+        x0 = min(x0, int(max(0, np.floor(pts[:, 0].min() - radius - 2))))
+        y0 = min(y0, int(max(0, np.floor(pts[:, 1].min() - radius - 2))))
+        x1 = max(x1, int(min(w, np.ceil(pts[:, 0].max() + radius + 2))))
+        y1 = max(y1, int(min(h, np.ceil(pts[:, 1].max() + radius + 2))))
+    out = np.zeros((h, w), np.float32)
+    box = mask_bbox(mask, mask.shape)
+    if box is not None:
+        my0, my1, mx0, mx1 = box
+        out[my0:my1, mx0:mx1] = mask[my0:my1, mx0:mx1]
+    if x1 > x0 and y1 > y0:
+        # On the strokes' box with a canvas of its size in pixels, apply_strokes
+        # scales by exactly 1: the same arithmetic as on the whole frame.
+        local = [Stroke(mode, width, pts - (x0, y0)) for mode, width, pts in full]
+        out[y0:y1, x0:x1] = apply_strokes(out[y0:y1, x0:x1], local, (x1 - x0, y1 - y0))
     return out

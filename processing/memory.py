@@ -1,6 +1,6 @@
 """How the process holds large arrays: reuse, return, and sparse frames.
 
-Keep freed memory for reuse in long-running processes (web app, batch workers).
+Keep freed memory for reuse in processes that restore pair after pair (batch workers).
 
 A 24 MP restore allocates and frees several arrays of 30-300 MB. glibc hands
 blocks that large back to the kernel on every free (they are mmap'ed), so the
@@ -13,6 +13,8 @@ never does it on import.
 A one-shot process (the command line) wants the opposite: every band's
 temporaries back to the system as soon as they are freed, so that its peak is
 the arrays it holds, not what the allocator kept (:func:`return_freed_memory`).
+So does the web server, which must give a closed session's photos back
+(:func:`trim_freed_memory` after dropping them).
 
 A full-frame mask that is zero outside a face (:func:`sparse_zeros`) costs only
 the face's box, as long as its pages are small ones.
@@ -21,6 +23,7 @@ the face's box, as long as its pages are small ones.
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 
 import numpy as np
@@ -66,6 +69,15 @@ def return_freed_memory() -> bool:
     mallopt = _mallopt()
     return mallopt is not None and bool(mallopt(M_MMAP_THRESHOLD, RETURN_THRESHOLD)) and \
         bool(mallopt(M_TRIM_THRESHOLD, RETURN_THRESHOLD))
+
+
+def trim_freed_memory() -> None:
+    """Collect garbage and hand the heap's free pages back to the system (glibc's
+    malloc_trim): what a server calls after dropping a closed session's photos."""
+    gc.collect()
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
 
 
 def _mallopt():

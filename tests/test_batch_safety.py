@@ -252,7 +252,7 @@ def test_hostile_names_are_escaped_on_the_terminal_and_defused_in_the_csv(tmp_pa
         (r / name).write_bytes(b"not used")
     proc = subprocess.run([sys.executable, "-m", "processing", "batch", str(o), str(r), "-o", str(out)],
                           cwd=ROOT, capture_output=True, timeout=120)
-    stdout, stderr = proc.stdout.decode(), proc.stderr.decode()
+    stderr = proc.stderr.decode()
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr
     for stream in (proc.stdout, proc.stderr):

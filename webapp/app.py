@@ -25,6 +25,8 @@ import streamlit as st  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from processing.dtypes import to_uint8  # noqa: E402
+from processing.loupe import restored_window  # noqa: E402
+from processing.memory import return_freed_memory  # noqa: E402
 from processing.image_io import FORMAT_SUFFIX, READABLE, SUFFIX_FORMAT, encode_image  # noqa: E402
 from processing.pipeline import apply, plan  # noqa: E402
 from processing.settings import FreqSepSettings, GraftSettings, MatchSettings, at_scale  # noqa: E402
@@ -33,7 +35,7 @@ from webapp import canvas, controls, display  # noqa: E402
 from webapp import pair as pairs  # noqa: E402
 from webapp.batch_uploads import remove_stale_batch_folders_once  # noqa: E402
 
-pairs.give_back_freed_memory()  # what closed sessions held goes back to the system
+return_freed_memory()  # large blocks go back to the system when freed: closed sessions' photos too
 
 IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in SUFFIX_FORMAT)  # what the library reads
 #: Session-state hook for tests (AppTest cannot upload files):
@@ -268,7 +270,7 @@ def loupe(pair, small, settings, full_plan):
     """A 1:1 view of a small window at full resolution: original, AI, restored.
 
     The window is restored with the full-size plan on a crop around it
-    (:func:`webapp.pair.restored_window`): the download's pixels, without
+    (:func:`processing.loupe.restored_window`): the download's pixels, without
     restoring the whole photo at every slider move.
     """
     cx0, cy0 = display.loupe_start(small.faces, small.mask if small.mask is not None
@@ -282,7 +284,7 @@ def loupe(pair, small, settings, full_plan):
                         help="Each photo pixel becomes a block of this many screen pixels.")
     side = 256 // zoom if zoom > 1 else 256
     window = display.loupe_window(pair.ai.pixels.shape, (x / 100, y / 100), side)
-    restored = pairs.restored_window(full_plan, settings, window)
+    restored = restored_window(full_plan, settings, window)
     crops = [display.enlarge(display.to_display(im), zoom)
              for im in (display.crop(pair.original_on_ai, window), display.crop(pair.ai.pixels, window), restored)]
     thumb, t_scale = display.downscale(pair.display_ai, 360)

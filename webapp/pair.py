@@ -17,9 +17,7 @@ tab closes. Uploads live in memory only.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
-import gc
 import hashlib
 import io
 import json
@@ -34,11 +32,11 @@ from functools import lru_cache
 import numpy as np
 
 from processing.align import AlignmentError
-from processing.boxes import mask_bbox
 from processing.demo import DEMO_NAMES, demo_files
 from processing.image_io import ImageReadError
 from processing.landmarks import FaceModelError
-from processing.mask_strokes import Stroke, apply_strokes
+from processing.mask_strokes import paint_strokes
+from processing.memory import trim_freed_memory
 from processing.pipeline import PreparedPair, RestorePlan, plan, prepare_pair
 from processing.settings import MaskSettings, Preset, Section, plan_key
 from webapp import display
@@ -242,51 +240,6 @@ def remember(slot: str, key, make, session: str | None = None):
 
 # --- Freeing what closed sessions held ---------------------------------------------------------------
 
-#: glibc's mallopt parameter, and the size from which blocks are mapped on their own.
-M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 1 << 20
-
-
-def _libc():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:
-        return None
-
-
-def give_back_freed_memory() -> bool:
-    """Have glibc map every block of 1 MiB or more on its own, so that freeing
-    it gives it back to the system at once.
-
-    glibc otherwise raises that threshold up to 32 MiB as large blocks come
-    and go, and keeps what is freed below it in its heaps, where a server that
-    decodes 144 MP photos for a while would hold on to hundreds of MB after its
-    sessions end. (A batch worker wants the opposite: :mod:`processing.memory`.)
-    Returns whether it took effect (False on other C libraries).
-    """
-    libc = _libc()
-    if libc is None:
-        return False
-    try:
-        libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except AttributeError:
-        return False
-
-
-def release_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the system (glibc's malloc_trim)."""
-    gc.collect()
-    libc = _libc()
-    if libc is not None:
-        try:
-            libc.malloc_trim(0)
-        except AttributeError:
-            pass
-
-
 _SWEEPER: threading.Thread | None = None
 _SWEEPER_LOCK = threading.Lock()
 
@@ -330,7 +283,7 @@ def sweep_closed_sessions(rt, closed_since: dict, now: float) -> list[str]:
         for _ in range(2):
             rt.media_file_mgr.remove_orphaned_files()
     if freed:
-        release_memory()
+        trim_freed_memory()
     return sorted(gone)
 
 
@@ -548,51 +501,6 @@ def automatic_mask(pair: Pair, forehead: float, feather: float, session: str | N
                     lambda: pair.prepared.with_mask_settings(forehead, feather), session)
 
 
-def paint_strokes(mask: np.ndarray, strokes, canvas_size: tuple[int, int]) -> np.ndarray:
-    """:func:`processing.mask_strokes.apply_strokes`, pixel for pixel, without
-    touching the frame outside the mask and the strokes.
-
-    The result is a fresh zero frame (its untouched pages cost no memory) with
-    the mask's box copied in and the strokes painted in their own box: a
-    144 MP mask with a face and a few strokes holds only those boxes.
-
-    Returns
-    -------
-    ndarray float32 (H, W): ``mask`` itself when there are no strokes.
-    """
-    strokes = list(strokes)
-    if not strokes:
-        return mask
-    h, w = mask.shape[:2]
-    cw, ch = canvas_size
-    if cw <= 0 or ch <= 0:
-        raise ValueError(f"canvas size must be positive, got {canvas_size}")
-    sx, sy = w / float(cw), h / float(ch)
-    # The strokes in full-size pixels, computed as apply_strokes does, and their box.
-    full = []
-    y0, y1, x0, x1 = h, 0, w, 0
-    for s in strokes:
-        pts = np.asarray(s.points, np.float64).reshape(-1, 2) * (sx, sy)
-        width = s.width * (sx + sy) / 2
-        radius = max(1, int(round(width))) / 2.0
-        full.append((s.mode, width, pts))
-        x0 = min(x0, int(max(0, np.floor(pts[:, 0].min() - radius - 2))))
-        y0 = min(y0, int(max(0, np.floor(pts[:, 1].min() - radius - 2))))
-        x1 = max(x1, int(min(w, np.ceil(pts[:, 0].max() + radius + 2))))
-        y1 = max(y1, int(min(h, np.ceil(pts[:, 1].max() + radius + 2))))
-    out = np.zeros((h, w), np.float32)
-    box = mask_bbox(mask, mask.shape)
-    if box is not None:
-        my0, my1, mx0, mx1 = box
-        out[my0:my1, mx0:mx1] = mask[my0:my1, mx0:mx1]
-    if x1 > x0 and y1 > y0:
-        # On the strokes' box with a canvas of its size in pixels, apply_strokes
-        # scales by exactly 1: the same arithmetic as on the whole frame.
-        local = [Stroke(mode, width, pts - (x0, y0)) for mode, width, pts in full]
-        out[y0:y1, x0:x1] = apply_strokes(out[y0:y1, x0:x1], local, (x1 - x0, y1 - y0))
-    return out
-
-
 def edited_mask(pair: Pair, recipe: MaskRecipe, session: str | None = None) -> MaskEdit:
     """The session's mask (automatic, then the strokes), made once per change."""
 
@@ -669,103 +577,3 @@ def session_mask(session: str, pair_key: str) -> np.ndarray | None:
     recipe = recipe_for(session, pair_key)
     pair = load_pair(recipe.uploads, session)
     return edited_mask(pair, recipe.mask, session).edited.mask
-
-
-# --- The loupe: the full-size result on a crop ---------------------------------------------------------
-
-class _ShiftedRows:
-    """A weight factor (anything with ``rows(r0, r1, c0, c1)``) seen from a crop at (y0, x0)."""
-
-    def __init__(self, factor, y0: int, x0: int, shape: tuple[int, int]):
-        self.factor, self.y0, self.x0, self.shape = factor, y0, x0, shape
-
-    def rows(self, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
-        c1 = self.shape[1] if c1 is None else c1
-        return self.factor.rows(r0 + self.y0, r1 + self.y0, c0 + self.x0, c1 + self.x0)
-
-
-def crop_weight(weight, region: tuple[int, int, int, int]):
-    """A weight (ndarray, :class:`processing.row_bands.BandWeight` or None) on
-    ``region`` (y0, y1, x0, x1) of its frame: views, nothing multiplied out."""
-    from processing.row_bands import BandWeight
-
-    y0, y1, x0, x1 = region
-    if weight is None:
-        return None
-    if isinstance(weight, np.ndarray):
-        return weight[y0:y1, x0:x1]
-    if isinstance(weight, BandWeight):
-        shape = (y1 - y0, x1 - x0)
-        factors = tuple(f[y0:y1, x0:x1] if isinstance(f, np.ndarray) else _ShiftedRows(f, y0, x0, shape)
-                        for f in weight.factors)
-        return BandWeight(shape, crop_weight(weight.mask, region), factors, weight.divisor)
-    raise TypeError(f"cannot crop a {type(weight).__name__}")
-
-
-def crop_plan(restore_plan: RestorePlan, region: tuple[int, int, int, int]) -> RestorePlan:
-    """The plan restricted to ``region`` (y0, y1, x0, x1): views of its photos,
-    masks and weights there, with match mode's work box moved into the crop.
-
-    Applying it gives the full-size result inside the region, except within a
-    blur's reach of the region's edges.
-    """
-    y0, y1, x0, x1 = region
-    pair = restore_plan.pair
-    shape = pair.retouched.pixels.shape[:2]
-
-    def frame(a):
-        return a if a is None or a.shape[:2] != shape else a[y0:y1, x0:x1]
-
-    retouched = dataclasses.replace(pair.retouched, pixels=frame(pair.retouched.pixels),
-                                    alpha=frame(pair.retouched.alpha))
-    cropped = dataclasses.replace(pair, retouched=retouched, original=frame(pair.original),
-                                  skin_mask=frame(pair.skin_mask), coverage=frame(pair.coverage),
-                                  faces=[], landmarks=[])
-    match = restore_plan.match
-    if match is not None:
-        by0, by1, bx0, bx1 = match.box
-        iy0, iy1, ix0, ix1 = max(by0, y0), min(by1, y1), max(bx0, x0), min(bx1, x1)
-        if iy1 <= iy0 or ix1 <= ix0:
-            match = None  # the region is outside the work box: nothing goes back there
-        else:
-            in_box = (iy0 - by0, iy1 - by0, ix0 - bx0, ix1 - bx0)
-            match = dataclasses.replace(match, box=(iy0 - y0, iy1 - y0, ix0 - x0, ix1 - x0),
-                                        band_weight=crop_weight(match.band_weight, in_box), spots=None)
-    mask = restore_plan.mask
-    mask = crop_weight(mask, region) if mask is not None and tuple(mask.shape[:2]) == shape else mask
-    return dataclasses.replace(restore_plan, pair=cropped, mask=mask, match=match, spots=None)
-
-
-def loupe_margin(restore_plan: RestorePlan, settings: Section) -> int:
-    """Pixels of context around the loupe's window that its restore reads: twice
-    the reach of the method's widest blur (its reduced-copy grid included)."""
-    from processing.detail_transfer import halo_for
-
-    p = settings.as_fractions()
-    if restore_plan.match is not None:
-        sigma = restore_plan.match.swap_radius
-    else:
-        sigma = max(p.get("radius", 0.0), p.get("blur", 0.0), p.get("grain_size", 0.0))
-    return 2 * halo_for(sigma) + 3 * int(sigma // 3 + 1) + 8
-
-
-def restored_window(restore_plan: RestorePlan, settings: Section, window: tuple[int, int, int, int]) -> np.ndarray:
-    """The full-size restored image inside ``window`` (x0, y0, x1, y1).
-
-    Restored on a crop of the plan (:func:`crop_plan`) with :func:`loupe_margin`
-    around the window: the download's pixels there (match mode's wide swap,
-    made on a reduced copy, within a level), at the cost of a small crop.
-    Synthetic grain is drawn from the whole frame's positions, so it restores
-    the window in place (:func:`processing.restore.apply` with ``window``).
-    """
-    from processing.pipeline import apply
-    from processing.settings import SyntheticSettings
-
-    x0, y0, x1, y1 = window
-    if isinstance(settings, SyntheticSettings):
-        return apply(restore_plan, settings, window=window)[y0:y1, x0:x1]
-    h, w = restore_plan.pair.retouched.pixels.shape[:2]
-    m = loupe_margin(restore_plan, settings)
-    region = (max(0, y0 - m), min(h, y1 + m), max(0, x0 - m), min(w, x1 + m))
-    out = apply(crop_plan(restore_plan, region), settings)
-    return out[y0 - region[0]:y1 - region[0], x0 - region[2]:x1 - region[2]]

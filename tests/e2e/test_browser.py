@@ -73,6 +73,7 @@ def test_upload_pair_shows_its_results(page, tmp_path):
     shot(page, "02_uploaded_pair")
     assert_no_exception(page)
     assert page.get_by_text("portrait_ai.png").count() >= 1
+    page.get_by_text("768x768 px, 16-bit PNG").first.wait_for()  # the caption comes with the run's end
     assert page.get_by_text("768x768 px, 16-bit PNG").count() >= 1
     assert page.get_by_text("built-in demo").count() == 0
     assert page.locator(RESTORED).evaluate("i => i.naturalWidth") == 720  # triptych preview size

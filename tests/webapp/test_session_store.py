@@ -4,9 +4,7 @@ the mask painted without touching the whole frame, the loupe restored on a crop.
 import re
 
 import numpy as np
-import pytest
 
-from processing.mask_strokes import Stroke, apply_strokes
 from webapp import display
 from webapp import pair as pairs
 
@@ -47,51 +45,6 @@ def test_sweep_drops_closed_sessions():
         store.put(s, "mask", 0, np.zeros(10))
     assert store.sweep(lambda s: s == "open") == ["closed"]
     assert store.sessions() == ["open"]
-
-
-def _strokes(rng, n, canvas):
-    cw, ch = canvas
-    out = []
-    for _ in range(n):
-        k = int(rng.integers(1, 6))
-        pts = np.column_stack([rng.uniform(-10, cw + 10, k), rng.uniform(-10, ch + 10, k)]).astype(np.float32)
-        out.append(Stroke(mode=str(rng.choice(["add", "erase"])), width=float(rng.uniform(2, 40)), points=pts))
-    return out
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_paint_strokes_is_apply_strokes_pixel_for_pixel(seed):
-    rng = np.random.default_rng(seed)
-    h, w = int(rng.integers(300, 900)), int(rng.integers(300, 900))
-    mask = np.zeros((h, w), np.float32)
-    y0, x0 = int(rng.integers(0, h // 2)), int(rng.integers(0, w // 2))
-    mask[y0:y0 + h // 3, x0:x0 + w // 3] = rng.uniform(0, 1, (h // 3, w // 3)).astype(np.float32)
-    canvas = (int(rng.integers(200, 640)), int(rng.integers(200, 640)))
-    strokes = _strokes(rng, 5, canvas)
-    before = mask.copy()
-    got = pairs.paint_strokes(mask, strokes, canvas)
-    assert np.array_equal(got, apply_strokes(mask, strokes, canvas))
-    assert np.array_equal(mask, before)  # the automatic mask is left as it was
-    assert pairs.paint_strokes(mask, [], canvas) is mask
-
-
-@pytest.mark.parametrize("settings", ["graft", "freqsep", "match", "synthetic"])
-def test_loupe_window_is_the_full_restore_there(settings):
-    from processing.demo import demo_pair
-    from processing.pipeline import apply, plan, prepare_pair
-    from processing.settings import (FreqSepSettings, GraftSettings, MatchSettings, Preset,
-                                     SyntheticSettings)
-
-    s = {"graft": GraftSettings(blemish=60.0), "freqsep": FreqSepSettings(blemish=80.0),
-         "match": MatchSettings(), "synthetic": SyntheticSettings()}[settings]
-    original, ai = demo_pair()
-    restore_plan = plan(prepare_pair(original, ai, "auto", Preset(align=False)), s)
-    full = apply(restore_plan, s)
-    rng = np.random.default_rng(1)
-    for _ in range(4):
-        window = display.loupe_window(ai.shape, tuple(rng.uniform(0, 1, 2)), int(rng.integers(64, 257)))
-        got = pairs.restored_window(restore_plan, s, window)
-        assert np.array_equal(got, display.crop(full, window))
 
 
 def test_plain_shows_names_literally():
