@@ -48,6 +48,10 @@ def write_pair(tmp_path, bits=16, side=768):
 def upload_pair(page, original, ai, expect_results=True):
     page.locator(".st-key-up_original input[type=file]").set_input_files(str(original))
     wait_for_app_run(page)
+    if expect_results:
+        # The second file once the page asks for it, as a person does: Streamlit's uploader
+        # can drop a file chosen while the first one's run is still going (seen under load).
+        page.get_by_text("Now upload the AI-retouched version too").wait_for()
     page.locator(".st-key-up_ai input[type=file]").set_input_files(str(ai))
     wait_for_app_run(page)
     if expect_results:
