@@ -354,7 +354,9 @@ def _align(pair: PreparedPair, enabled: bool, hint: str, side: int | None) -> No
     from processing.align.resample import is_full_coverage
 
     kwargs = {"max_side": side} if side else {}
-    alignment = align_if_enabled(pair.original, pair.retouched.pixels, enabled, hint, **kwargs)
+    # The faces of the automatic mask are each searched for a reshape at their own scale.
+    alignment = align_if_enabled(pair.original, pair.retouched.pixels, enabled, hint,
+                                 faces=pair.landmarks, **kwargs)
     if alignment is None:
         return
     if not alignment.identity:

@@ -1,9 +1,10 @@
-"""Dense optical flow between the AI image and the warped original.
+"""Dense optical flow between the AI image and the warped original: the global similarity.
 
 A flow pass warps the original's reduced copy with the current estimate,
-measures the DIS flow left between the two, and fits it with a similarity;
-what the similarity does not explain is a local warp (liquify), estimated
-here too. All fields are in px of the reduced AI grid.
+measures the DIS flow left between the two, and fits it with a robust
+similarity (liquified areas are trimmed as outliers). Local warps are found
+separately (:mod:`~processing.align.local_warp`). All fields are in px of the
+reduced AI grid.
 """
 
 from __future__ import annotations
@@ -13,35 +14,20 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processing.align.features import ReducedPair, reduced_luminance, reduced_pair, \
-    standardize, standardized_to_uint8
-from processing.align.geometry import apply_affine, fit_similarity, max_move, resize_matrix, \
-    warp_linear
+from processing.align.features import ReducedPair, standardize, standardized_to_uint8
+from processing.align.geometry import apply_affine, fit_similarity, resize_matrix, warp_linear
 from processing.filters import gaussian_blur
 
 __all__ = [
-    "MIN_MOTION_PX", "MIN_STRUCTURE_NCC", "MAX_WARP_GAIN", "LOCAL_SIGMA_FRACTION",
-    "QUICK_SIDE", "QUICK_WARP_PX", "QUICK_CROP",
+    "MIN_MOTION_PX", "MIN_STRUCTURE_NCC",
     "FlowFit", "flow_pass", "model_grid", "structure_match", "similarity_explains",
-    "local_warp", "warp_is_significant", "mean_residual", "quick_same_grid",
+    "mean_residual",
 ]
 
-# Motion below this (AI px) is not worth a resampling of the original.
+# Global motion below this (AI px) is not worth a resampling of the original.
 MIN_MOTION_PX = 0.3
 # Same-photo check: band-pass correlation after alignment.
 MIN_STRUCTURE_NCC = 0.5
-# A local warp must cut the local mismatch to this fraction: flow noise on a
-# same-grid pair reaches ~0.4 near edges, a 1 px liquify ~0.3.
-MAX_WARP_GAIN = 0.35
-# Smoothing of the local warp, as a fraction of the reduced image's long side:
-# liquify fields are smooth over tens of px, flow noise is not.
-LOCAL_SIGMA_FRACTION = 0.006
-# Same-size pairs of large images are first checked cheaply: flow on a copy of
-# this size finds warps over QUICK_WARP_PX (full-res px), phase correlation on
-# a full-resolution central crop finds global shifts over MIN_MOTION_PX.
-QUICK_SIDE = 768
-QUICK_WARP_PX = 1.0
-QUICK_CROP = 1024
 
 
 @dataclass
@@ -77,12 +63,6 @@ def _dis_flow(ref: np.ndarray, moving: np.ndarray) -> np.ndarray:
     dis.setGradientDescentIterations(12)
     dis.setVariationalRefinementIterations(5)
     return dis.calc(standardized_to_uint8(ref), standardized_to_uint8(moving), None)
-
-
-def _remap(image: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Bilinear samples of ``image`` at ``target`` (h, w, 2) positions, px."""
-    return cv2.remap(image, target[..., 0], target[..., 1], cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_REPLICATE)
 
 
 def _warp_original_copy(pair: ReducedPair,
@@ -149,17 +129,6 @@ def _structure_weight(image: np.ndarray) -> np.ndarray:
     jyy = gaussian_blur(gy * gy, 3.0)
     jxy = gaussian_blur(gx * gy, 3.0)
     return np.maximum(0.5 * (jxx + jyy - np.sqrt((jxx - jyy) ** 2 + 4 * jxy ** 2)), 0)
-
-
-def _normalized_smooth(flow: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
-    """Weighted Gaussian smoothing (``sigma`` px): reliable vectors fill in flat areas."""
-    den = _blur(weight, sigma) + 1e-12
-    return np.dstack([_blur(np.ascontiguousarray(flow[..., c]) * weight, sigma) / den
-                      for c in range(2)])
-
-
-# --------------------------------------------------------------------------
-# One flow pass and its similarity fit.
 
 
 def _core(inside: np.ndarray) -> np.ndarray:
@@ -265,136 +234,3 @@ def mean_residual(left: np.ndarray, textured: np.ndarray, px: float) -> float:
     """Mean length of the unexplained flow ``left`` on textured pixels, in
     units of ``px`` (full-resolution px per reduced px)."""
     return float(np.mean(np.linalg.norm(left[textured], axis=1))) * px if textured.any() else 0.0
-
-
-# --------------------------------------------------------------------------
-# Local warp (liquify).
-
-
-def _photo_error(ref: np.ndarray, moving: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Blurred mismatch between ``ref`` and ``moving`` sampled at ``target``."""
-    return gaussian_blur(np.abs(_remap(moving, target) - ref), 3.0)
-
-
-def _smoothed_warp(flow: np.ndarray, ff: FlowFit, photo: np.ndarray, eps: float,
-                   sigma: float) -> np.ndarray:
-    """Smooth ``flow`` (``sigma`` px), trusting vectors on texture that also
-    explain the images well (low ``photo`` error); 0 outside the cover."""
-    trust = ff.weight / (photo ** 2 + eps)
-    return _normalized_smooth(flow, trust, sigma) * ff.inside[..., None]
-
-
-def _remaining_warp(ff: FlowFit, grid: np.ndarray, model: np.ndarray, local: np.ndarray,
-                    eps: float, sigma: float) -> tuple[np.ndarray, np.ndarray]:
-    """One more round from the warped state: the extra smoothed warp, and
-    the flow it leaves.
-
-    DIS and the smoothing both underestimate large, steep warps; the second
-    measurement sees only what is left, where both are accurate.
-    """
-    warped = _remap(ff.mov, model + local)
-    flow = _dis_flow(ff.ref, warped) * ff.inside[..., None]
-    more = _smoothed_warp(flow, ff, _photo_error(ff.ref, warped, grid + flow), eps, sigma)
-    return more, flow - more
-
-
-def _warp_gain(ff: FlowFit, model: np.ndarray, local: np.ndarray, sigma: float) -> np.ndarray:
-    """Local mismatch with the local warp applied over the mismatch without it.
-
-    Compared locally: flow noise on a same-grid pair lowers it by 60 % at
-    most, a real warp of 1 px or more by far more.
-    """
-    fitted = _remap(ff.mov, model)
-    warped = _remap(ff.mov, model + local)
-    e0 = _blur((fitted - ff.ref) ** 2, 4 * sigma)
-    e1 = _blur((warped - ff.ref) ** 2, 4 * sigma)
-    return e1 / (e0 + 1e-12)
-
-
-def local_warp(ff: FlowFit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What the similarity leaves of the flow, smoothed; and whether it helps.
-
-    Returns
-    -------
-    local : (h, w, 2) float32
-        Smoothed local warp, reduced AI px (0 outside the cover).
-    left : (h, w, 2) float32
-        Measured flow explained neither by the similarity nor by ``local``, px.
-    gain : (h, w) float
-        Local mismatch with ``local`` applied over the mismatch without it.
-    """
-    h, w = ff.ref.shape
-    grid, model = model_grid(ff.fit, (h, w))
-    residual = (grid + ff.flow - model) * ff.inside[..., None]
-    photo = _photo_error(ff.ref, ff.mov, grid + ff.flow)
-    eps = float(np.median(photo[ff.core])) ** 2 + 1e-6 if ff.core.any() else 1.0
-    sigma = max(3.0, LOCAL_SIGMA_FRACTION * max(h, w))
-    local = _smoothed_warp(residual, ff, photo, eps, sigma)
-    left = residual - local
-    if np.abs(local).max() > 0.1:
-        more, left = _remaining_warp(ff, grid, model, local, eps, sigma)
-        local += more
-    gain = _warp_gain(ff, model, local, sigma)
-    return local.astype(np.float32), left.astype(np.float32), gain
-
-
-def warp_is_significant(ff: FlowFit, gain: np.ndarray, motion: np.ndarray,
-                        min_px: float) -> bool:
-    """Whether a local warp clearly lowers the mismatch over a visible area.
-
-    Parameters
-    ----------
-    ff : FlowFit
-    gain : ndarray, shape (h, w)
-        From :func:`local_warp`.
-    motion : ndarray, shape (h, w)
-        Length of the local warp, full-resolution px.
-    min_px : float
-        Motion below this does not count, px.
-    """
-    warped_area = ff.core & (gain < MAX_WARP_GAIN) & (motion > min_px)
-    return warped_area.sum() >= 1e-3 * max(ff.core.sum(), 1)
-
-
-# --------------------------------------------------------------------------
-# Quick check of large same-size pairs.
-
-
-def _central_shift(original: np.ndarray, ai: np.ndarray) -> float:
-    """Global shift (full-resolution px) by phase correlation of a central crop.
-
-    At full resolution: the reduced flow cannot resolve sub-pixel shifts.
-    """
-    h, w = ai.shape[:2]
-    ch, cw = min(QUICK_CROP, h), min(QUICK_CROP, w)
-    y0, x0 = (h - ch) // 2, (w - cw) // 2
-    crops = [reduced_luminance(x[y0:y0 + ch, x0:x0 + cw], QUICK_CROP)[0] for x in (original, ai)]
-    window = cv2.createHanningWindow((cw, ch), cv2.CV_32F)
-    (dx, dy), _ = cv2.phaseCorrelate(crops[0], crops[1], window)
-    return np.hypot(dx, dy)
-
-
-def quick_same_grid(original: np.ndarray, ai: np.ndarray) -> float | None:
-    """Residual (full-res px) when a large same-size pair is already on one
-    grid, or None when the full estimation must decide.
-
-    The common case (the AI tool kept the grid) costs a quarter of the full
-    path on 24 MP: flow on ``QUICK_SIDE`` copies rules out warps and moves over
-    ``QUICK_WARP_PX``; phase correlation of a full-resolution central crop
-    rules out a global shift over ``MIN_MOTION_PX``.
-    """
-    h, w = ai.shape[:2]
-    pair = reduced_pair(original, ai, QUICK_SIDE)
-    ff = flow_pass(pair, np.eye(3))
-    if not similarity_explains(ff):
-        return None
-    px = max(h, w) / max(pair.ai.shape)  # full-res px per reduced px
-    if max_move(ff.fit, pair.ai.shape) * px > QUICK_WARP_PX:
-        return None
-    local, left, gain = local_warp(ff)
-    # As in the full path: a warp counts only where it clearly explains the images better.
-    if warp_is_significant(ff, gain, np.linalg.norm(local, axis=2) * px, QUICK_WARP_PX):
-        return None
-    if _central_shift(original, ai) > MIN_MOTION_PX:
-        return None
-    return mean_residual(left, ff.textured, px)

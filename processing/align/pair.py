@@ -1,8 +1,10 @@
 """The alignment result and :func:`align_pair`, cut into its stages.
 
-check inputs -> same pixels? -> quick same-grid check -> coarse alignment ->
-flow refinement -> local warp -> coverage -> resample. Each stage is one
-function below, in that order; :func:`align_pair` only chains them.
+check inputs -> same pixels? -> coarse alignment -> flow refinement (the
+global similarity) -> local warp (:mod:`~processing.align.local_warp`) ->
+coverage -> resample. Each stage is one function below, in that order;
+:func:`align_pair` only chains them. Every frame size takes the same path, so
+an edit is judged the same at 1 MP and at 24 MP.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import numpy as np
 from processing.align.errors import AlignmentError
 from processing.align.features import ReducedPair, coarse_alignment, reduce_further, \
     reduced_pair
-from processing.align.flow import MIN_MOTION_PX, MIN_STRUCTURE_NCC, QUICK_SIDE, FlowFit, \
-    flow_pass, local_warp, mean_residual, model_grid, quick_same_grid, similarity_explains, \
-    structure_match, warp_is_significant
-from processing.align.geometry import apply_affine, check_geometry, max_move, pad_linear, \
-    sample_padded, similarity_params, upsample_padded
+from processing.align.flow import MIN_MOTION_PX, MIN_STRUCTURE_NCC, FlowFit, flow_pass, \
+    mean_residual, model_grid, similarity_explains, structure_match
+from processing.align.geometry import check_geometry, max_move, similarity_params
+from processing.align.local_warp import LocalWarp, apply_local_warp, find_local_warp
 from processing.align.resample import MIN_COVERAGE_FRACTION, coverage, full_coverage, resample
 
 __all__ = ["AlignmentError", "Alignment", "align_pair", "align_if_enabled"]
@@ -52,10 +53,17 @@ class Alignment:
         image still measured by optical flow on textured pixels, i.e. what
         the applied model leaves unexplained.
     refined : bool
-        Whether a dense local warp was applied on top of the similarity.
+        Whether a local warp (liquify) was followed on top of the similarity.
     identity : bool
-        True when the pair already shared the pixel grid: nothing was
-        resampled and ``original`` is the input object itself.
+        True when the pair already shared the pixel grid and nothing moved:
+        nothing was resampled and ``original`` is the input object itself.
+    local_warp_px : float
+        Largest local displacement followed, AI px (0 without a local warp).
+    local_warp_fraction : float
+        Fraction of the frame the local warp moved (and resampled when the
+        pair shares the grid; the rest of the original is kept bit for bit).
+    local_warp_faces : list of int
+        1-based numbers of the faces the local warp touches.
     """
 
     original: np.ndarray
@@ -66,25 +74,39 @@ class Alignment:
     residual_px: float
     refined: bool
     identity: bool
-    # Largest local displacement (AI px) of the applied dense warp.
     local_warp_px: float = 0.0
+    local_warp_fraction: float = 0.0
+    local_warp_faces: list = field(default_factory=list)
     # The mapping itself, kept small so :meth:`ai_to_original` can evaluate
-    # it: 3x3 AI -> original (full-resolution px), plus the local warp
-    # sampled on a reduced AI grid (original px) and that grid's 3x3 map.
+    # it: 3x3 AI -> original (full-resolution px), plus the local warp.
     _ai_to_orig: np.ndarray = field(default_factory=lambda: np.eye(3), repr=False)
-    _flow: np.ndarray | None = field(default=None, repr=False)
-    _flow_grid: np.ndarray = field(default_factory=lambda: np.eye(3), repr=False)
+    _warp: LocalWarp | None = field(default=None, repr=False)
+
+    @property
+    def same_grid(self) -> bool:
+        """Whether the global alignment is the identity (a local warp may still apply)."""
+        return self.scale == 1.0 and self.rotation_deg == 0.0 and self.shift == (0.0, 0.0)
+
+    def local_warp_text(self) -> str:
+        """'local warp up to 3.2 px over 0.4 % of the frame (faces 1, 3)'."""
+        text = (f"local warp up to {self.local_warp_px:.1f} px over "
+                f"{_percent(self.local_warp_fraction)} of the frame")
+        if self.local_warp_faces:
+            word = "face" if len(self.local_warp_faces) == 1 else "faces"
+            text += f" ({word} {', '.join(str(i) for i in self.local_warp_faces)})"
+        return text
 
     def summary(self) -> str:
-        """One line for the CLI and the web app."""
+        """One line for the CLI, the batch report and the web app."""
         if self.identity:
-            return ("Already aligned: same pixel grid, "
-                    f"residual {self.residual_px:.2f} px, no resampling.")
+            return "Same grid, nothing resampled."
+        if self.same_grid:
+            return f"Same grid; {self.local_warp_text()}: only that region resampled."
         text = (f"Aligned: scale {self.scale:.3f}, rotation {self.rotation_deg:.1f}°, "
                 f"shift ({self.shift[0]:.1f}, {self.shift[1]:.1f}) px")
         if self.refined:
-            text += f", local warp up to {self.local_warp_px:.1f} px corrected"
-        return text + f", residual {self.residual_px:.2f} px."
+            text += f"; {self.local_warp_text()}"
+        return text + f"; residual {self.residual_px:.2f} px."
 
     def to_dict(self) -> dict:
         """JSON-able figures (no arrays)."""
@@ -96,7 +118,10 @@ class Alignment:
             "refined": bool(self.refined),
             "identity": bool(self.identity),
             "local_warp_px": float(self.local_warp_px),
+            "local_warp_fraction": float(self.local_warp_fraction),
+            "local_warp_faces": [int(i) for i in self.local_warp_faces],
             "coverage_fraction": covered_fraction(self.coverage),
+            "summary": self.summary(),
         }
 
     def ai_to_original(self, points: np.ndarray) -> np.ndarray:
@@ -115,9 +140,15 @@ class Alignment:
         """
         pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
         out = pts @ self._ai_to_orig[:2, :2].T + self._ai_to_orig[:2, 2]
-        if self._flow is not None:
-            out += sample_padded(self._flow, apply_affine(self._flow_grid, pts))
+        if self._warp:
+            out += self._warp.at(pts[:, 0], pts[:, 1]).astype(np.float64)
         return out
+
+
+def _percent(fraction: float) -> str:
+    """A fraction as a short percentage: '0.4 %', '12 %'."""
+    p = 100.0 * fraction
+    return f"{p:.1f} %" if p < 10 else f"{p:.0f} %"
 
 
 def covered_fraction(cover: np.ndarray) -> float:
@@ -149,15 +180,6 @@ class _GlobalFit:
     scale: float                 # original -> AI
     rotation: float              # deg
     shift: tuple[float, float]   # AI px
-
-
-@dataclass
-class _LocalWarp:
-    """The local warp decision and what the applied model leaves."""
-
-    local: np.ndarray | None     # (h, w, 2) reduced AI px, None when not applied
-    max_px: float                # largest applied displacement, AI px
-    residual_px: float           # mean unexplained flow, AI px
 
 
 # --------------------------------------------------------------------------
@@ -200,18 +222,6 @@ def _same_pixels(original: np.ndarray, ai: np.ndarray) -> bool:
     return all(np.array_equal(original[r:r + step], ai[r:r + step]) for r in range(0, original.shape[0], step))
 
 
-def _quick_check(original: np.ndarray, ai: np.ndarray, max_side: int) -> float | None:
-    """Residual (px) when a large same-size pair is cheaply found on one grid.
-
-    Only for pairs much larger than the estimation copies, where the full
-    path is expensive; None means the full estimation decides.
-    """
-    h, w = ai.shape[:2]
-    if original.shape == ai.shape and max(h, w) > 2 * max(QUICK_SIDE, max_side):
-        return quick_same_grid(original, ai)
-    return None
-
-
 def _coarse_stage(coarse: ReducedPair, fine: ReducedPair,
                   same_size: bool) -> tuple[np.ndarray, FlowFit]:
     """Coarse AI -> original map (3x3) and a first flow pass on ``coarse``.
@@ -246,8 +256,8 @@ def _refine_stage(coarse: ReducedPair, fine: ReducedPair, ai_to_orig: np.ndarray
     ``fine`` when asked or when the first fit still moves the grid.
 
     The first pass on half-size copies gets within ~0.1 px; the second, at
-    ``max_side``, removes the DIS bias on sub-pixel motion and measures the
-    local warp.
+    ``max_side``, removes the DIS bias on sub-pixel motion. A same-size pair
+    whose first fit moves nothing (the common case) skips it.
 
     Raises
     ------
@@ -267,37 +277,15 @@ def _refine_stage(coarse: ReducedPair, fine: ReducedPair, ai_to_orig: np.ndarray
     return _GlobalFit(ff, grid, reduced_to_orig, ai_to_orig, scale, rotation, shift)
 
 
-def _local_warp_stage(fit: _GlobalFit, refine: bool) -> _LocalWarp:
-    """Estimate the local warp (with ``refine``) and decide whether to apply it.
-
-    It is applied only where it is larger than MIN_MOTION_PX and clearly
-    lowers the mismatch over a visible area; a warp not applied counts in the
-    residual.
-    """
+def _residual(fit: _GlobalFit) -> float:
+    """Mean flow (AI px) on textured pixels that the global similarity leaves unexplained."""
     ff = fit.ff
     ai_px = 1.0 / np.sqrt(abs(np.linalg.det(fit.grid[:2, :2])))  # AI px per reduced px
-    if not refine:
-        xy, model = model_grid(ff.fit, ff.ref.shape)
-        return _LocalWarp(None, 0.0, mean_residual(xy + ff.flow - model, ff.textured, ai_px))
-    local, left, gain = local_warp(ff)
-    motion = np.linalg.norm(local, axis=2) * ai_px
-    if warp_is_significant(ff, gain, motion, MIN_MOTION_PX):
-        max_px = float(motion[ff.core].max()) if ff.core.any() else 0.0
-        return _LocalWarp(local, max_px, mean_residual(left, ff.textured, ai_px))
-    return _LocalWarp(None, 0.0, mean_residual(left + local, ff.textured, ai_px))
+    xy, model = model_grid(ff.fit, ff.ref.shape)
+    return mean_residual(xy + ff.flow - model, ff.textured, ai_px)
 
 
-def _warp_fields(fit: _GlobalFit, local: np.ndarray, ai_grid: np.ndarray,
-                 ai_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The applied local warp in original px: padded on the reduced AI grid
-    (kept for :meth:`Alignment.ai_to_original`) and on the full AI grid."""
-    lin = (fit.reduced_to_orig @ fit.ff.fit)[:2, :2]
-    flow_orig = (local.reshape(-1, 2) @ lin.T).reshape(local.shape)
-    flow_padded = pad_linear(flow_orig.astype(np.float32))
-    return flow_padded, upsample_padded(flow_padded, ai_grid, (ai_shape[1], ai_shape[0]))
-
-
-def _coverage_stage(fit: _GlobalFit, flow_padded: np.ndarray | None, fine: ReducedPair,
+def _coverage_stage(fit: _GlobalFit, fine: ReducedPair,
                     orig_shape: tuple[int, int], ai_shape: tuple[int, int]) -> np.ndarray:
     """Coverage of the AI grid by the original, float32 (H, W).
 
@@ -306,7 +294,7 @@ def _coverage_stage(fit: _GlobalFit, flow_padded: np.ndarray | None, fine: Reduc
     AlignmentError
         The original covers too little of the AI image: a different crop.
     """
-    cover = coverage(fit.ai_to_orig, flow_padded, fine.ai_grid, orig_shape, fit.scale,
+    cover = coverage(fit.ai_to_orig, None, fine.ai_grid, orig_shape, fit.scale,
                      fine.ai.shape, ai_shape)
     fraction = covered_fraction(cover)
     if fraction < MIN_COVERAGE_FRACTION:
@@ -348,12 +336,14 @@ def align_if_enabled(original: np.ndarray, ai: np.ndarray, enabled: bool = True,
 
 
 def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
-               max_side: int = 1500) -> Alignment:
-    """Resample the original onto the AI-retouched image's pixel grid.
+               max_side: int = 1500, faces: list | None = None) -> Alignment:
+    """Put the original on the AI-retouched image's pixel grid, moving only what moved.
 
     Handles a global similarity (scale 0.5x-2x, rotation up to a few degrees,
     crops up to ~10 % per side, sub-pixel shifts) and, with ``refine``, local
-    warps up to ~15 px such as liquify.
+    warps such as liquify. A pair on the same grid that only differs by
+    smoothing, tone or removed blemishes comes back untouched; a local warp
+    on such a pair resamples only the region that moved.
 
     Parameters
     ----------
@@ -362,12 +352,13 @@ def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
     ai : ndarray, shape (H, W, 3) or (H, W)
         The AI-retouched photo; it keeps its size and geometry.
     refine : bool
-        Also estimate and correct a dense local warp (optical flow). It is
-        applied only when it moves some area by more than ~0.3 px.
+        Also follow local warps (liquify) of at least ~0.5 px.
     max_side : int
-        Longest side (px) of the reduced copies the estimation runs on; the
-        final resampling is always at full resolution. Larger is slower and
-        slightly more precise.
+        Longest side (px) of the reduced copies the global similarity is
+        estimated on; the resampling is always at full resolution.
+    faces : list of FaceLandmarks, optional
+        Faces found on the AI image: each is also searched for a reshape at
+        its own scale, and the summary names the faces a warp touches.
 
     Returns
     -------
@@ -384,28 +375,34 @@ def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
     original, ai, max_side = _check_inputs(original, ai, max_side)
     if _same_pixels(original, ai):
         return _unmoved(original, 0.0)
-    quick_residual = _quick_check(original, ai, max_side)
-    if quick_residual is not None:
-        return _unmoved(original, quick_residual)
 
     ai_shape, orig_shape = ai.shape[:2], original.shape[:2]
     same_size = ai_shape == orig_shape
     fine = reduced_pair(original, ai, max_side)
     coarse = reduce_further(fine, max(fine.orig.shape) // 2, max(fine.ai.shape) // 2)
     ai_to_orig, ff = _coarse_stage(coarse, fine, same_size)
-    # Same-grid pairs without `refine` stop after the coarse flow pass.
-    fit = _refine_stage(coarse, fine, ai_to_orig, ff, refine or not same_size)
-    warp = _local_warp_stage(fit, refine)
-    if same_size and max_move(fit.ai_to_orig, ai_shape) < MIN_MOTION_PX and warp.local is None:
-        return _unmoved(original, warp.residual_px)
+    fit = _refine_stage(coarse, fine, ai_to_orig, ff, not same_size)
+    residual = _residual(fit)
+    same_grid = same_size and max_move(fit.ai_to_orig, ai_shape) < MIN_MOTION_PX
+    if same_grid:
+        fit.ai_to_orig, fit.scale, fit.rotation, fit.shift = np.eye(3), 1.0, 0.0, (0.0, 0.0)
+    warp = find_local_warp(original, ai, fit.ai_to_orig, faces) if refine else LocalWarp()
+    details = dict(residual_px=residual, refined=bool(warp), local_warp_px=warp.max_px,
+                   local_warp_fraction=warp.moved_fraction, local_warp_faces=warp.faces,
+                   _ai_to_orig=fit.ai_to_orig, _warp=warp if warp else None)
+    if same_grid:
+        if not warp:
+            return _unmoved(original, residual)
+        # Only the moved region is resampled; the rest is the original, bit for bit.
+        return Alignment(original=apply_local_warp(original, warp), coverage=full_coverage(ai_shape),
+                         scale=1.0, rotation_deg=0.0, shift=(0.0, 0.0), identity=False, **details)
 
-    flow_padded, flow_full = (None, None) if warp.local is None else \
-        _warp_fields(fit, warp.local, fine.ai_grid, ai_shape)
-    cover = _coverage_stage(fit, flow_padded, fine, orig_shape, ai_shape)
+    cover = _coverage_stage(fit, fine, orig_shape, ai_shape)
+    flow_full = None
+    if warp:
+        flow_full = np.zeros(ai_shape + (2,), np.float32)
+        x0, y0, x1, y1 = warp.bbox()
+        flow_full[y0:y1, x0:x1] = warp.on_box((x0, y0, x1, y1))
     out = resample(original, fit.ai_to_orig, flow_full, ai_shape)
-    return Alignment(original=out, coverage=cover, scale=fit.scale,
-                     rotation_deg=fit.rotation, shift=fit.shift,
-                     residual_px=warp.residual_px, refined=warp.local is not None,
-                     identity=False, local_warp_px=warp.max_px,
-                     _ai_to_orig=fit.ai_to_orig, _flow=flow_padded,
-                     _flow_grid=fine.ai_grid)
+    return Alignment(original=out, coverage=cover, scale=fit.scale, rotation_deg=fit.rotation,
+                     shift=fit.shift, identity=False, **details)

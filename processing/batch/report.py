@@ -255,7 +255,8 @@ def write_contact_sheet(out: Path, records: list[dict]) -> Path | None:
 
 CSV_COLUMNS = (["name", "original", "output", "status", "faces", "mask", "align_scale",
                 "align_rotation_deg", "align_shift_x", "align_shift_y", "align_residual_px",
-                "align_refined", "align_identity", "align_local_warp_px", "align_coverage_fraction"]
+                "align_refined", "align_identity", "align_local_warp_px", "align_local_warp_fraction",
+                "align_local_warp_faces", "align_coverage_fraction", "align_summary"]
                + [f"{b}_{k}" for b in BANDS for k in ("ai_ratio", "restored_ratio")]
                + ["seconds", "error"])
 
@@ -268,7 +269,9 @@ def _csv_row(rec: dict) -> dict:
                 "align_shift_y": (al.get("shift") or [None, None])[1],
                 "align_residual_px": al.get("residual_px"), "align_refined": al.get("refined"),
                 "align_identity": al.get("identity"), "align_local_warp_px": al.get("local_warp_px"),
-                "align_coverage_fraction": al.get("coverage_fraction")})
+                "align_local_warp_fraction": al.get("local_warp_fraction"),
+                "align_local_warp_faces": " ".join(str(i) for i in al.get("local_warp_faces") or []) or None,
+                "align_coverage_fraction": al.get("coverage_fraction"), "align_summary": al.get("summary")})
     tex = rec.get("texture") or {}
     for b in BANDS:
         for k in ("ai_ratio", "restored_ratio"):
