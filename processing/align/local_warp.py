@@ -47,8 +47,9 @@ REFINE_SIDE = 1024
 #: two images needed to look alike: see local_motion).
 MIN_WARP_PX = 0.5
 #: The moved region grows from where motion is clear over displacements of at
-#: least this (full-resolution px).
-SUPPORT_PX = 0.1
+#: least this (full-resolution px): above the field's own noise on flat skin,
+#: which would otherwise carry the region on.
+SUPPORT_PX = 0.2
 #: Displacement below this (full-resolution px) is none: those pixels are the original's.
 ZERO_PX = 0.03
 #: Blend of the resampled region into the untouched original, full-resolution px.
