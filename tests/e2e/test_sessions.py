@@ -73,6 +73,11 @@ def test_five_sessions_each_download_their_own_result(browser, app_url, tmp_path
             page.goto(app_url)
         for page in pages:
             page.wait_for_selector(RESTORED)
+        # The demo's run goes on after its result shows (loupe, downloads): a file
+        # chosen before it ends can be dropped by Streamlit's uploader, so wait as a
+        # person would for the page to settle.
+        for page in pages:
+            wait_for_app_run(page)
         # Each step goes to every session before any is waited for.
         for page, (original, _) in zip(pages, pairs):
             page.locator(".st-key-up_original input[type=file]").set_input_files(str(original))
