@@ -143,3 +143,18 @@ def test_summary_names_the_faces_a_warp_touches(photo):
                    local_warp_fraction=0.004, local_warp_faces=[1, 3])
     assert al.summary() == ("Same grid; local warp up to 3.2 px over 0.4 % of the frame (faces 1, 3): "
                             "only that region resampled.")
+
+
+def test_the_field_is_read_at_any_number_of_points():
+    """OpenCV's remap takes fewer than 32767 columns: a long list of points is read in rows."""
+    h, w = 300, 400
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    field = np.dstack([0.5 + 0.01 * xx, -0.5 - 0.02 * yy]).astype(np.float32)
+    warp = LocalWarp([RegionField(Window(0, 0, w, h, 1.0), field)])
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(0, w - 1, 50_000).astype(np.float32), rng.uniform(0, h - 1, 50_000).astype(np.float32)
+    d = warp.at(x, y)
+    assert d.shape == (50_000, 2)
+    # Bilinear reading of a linear field is the field itself (to OpenCV's 1/32 px grid).
+    assert np.allclose(d[:, 0], 0.5 + 0.01 * x, atol=1e-3)
+    assert np.allclose(d[:, 1], -0.5 - 0.02 * y, atol=1e-3)

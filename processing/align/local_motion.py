@@ -25,9 +25,11 @@ move:
    the mismatch test (moving pixels cannot make a spot disappear); smoothing
    that reshapes the faint shading of skin fails the first two.
 5. :func:`motion_field` then measures the field where something moved, in
-   three rounds (each from the state the previous one warped to), with a
-   light regularisation so the motion of flat skin between moved features is
-   interpolated, not zeroed.
+   three rounds (each from the state the previous one warped to), each fitted
+   as one smooth field over the window
+   (:func:`~processing.align.smooth_field.fit_smooth_field`), so the motion of
+   flat skin between moved features is interpolated from them, not read off
+   the flow's noise there.
 
 All fields here are in px of the window they were measured on, with the
 convention ``ai(p) ~ original(p + d(p))``.
@@ -39,6 +41,7 @@ import cv2
 import numpy as np
 
 from processing.align.features import standardize, standardized_to_uint8
+from processing.align.smooth_field import fit_smooth_field
 from processing.filters import gaussian_blur
 
 __all__ = ["BLUR_LEVELS", "FB_MAX_PX", "SEED_MIN_PX", "SEED_BLUR_SHARE", "SEED_MAX_GAIN",
@@ -264,11 +267,11 @@ def moved_seeds(a: np.ndarray, b: np.ndarray, min_px: float, sigma: float,
     return motion, seeds
 
 
-def motion_field(a: np.ndarray, b: np.ndarray, sigma: float, rounds: int = 3) -> np.ndarray:
+def motion_field(a: np.ndarray, b: np.ndarray, rounds: int = 3) -> np.ndarray:
     """The displacement field ``d`` with ``a(p) ~ b(p + d(p))`` where the window moved, px.
 
-    Several rounds: DIS and the averaging both underestimate large, steep
-    warps; each round measures only what the previous ones left.
+    Several rounds: DIS and the fit both underestimate large, steep warps;
+    each round measures only what the previous ones left.
     """
     grid = pixel_grid(a.shape)
     d = np.zeros(a.shape + (2,), np.float32)
@@ -277,5 +280,5 @@ def motion_field(a: np.ndarray, b: np.ndarray, sigma: float, rounds: int = 3) ->
         # The rounds before the last measure at half resolution (4x faster):
         # only the last one needs the fine detail.
         flow, consistent = consistent_flow(a, moved, finest=0 if r == rounds - 1 else 1)
-        d += tensor_average(flow, a, consistent, sigma, 1e-4)
+        d += fit_smooth_field(flow, a, consistent, zero_border=True)
     return d
