@@ -48,7 +48,7 @@ def test_an_affine_flow_is_kept(texture):
     flow = affine_field(texture.shape)
     fitted = fit_smooth_field(flow, texture, np.ones(texture.shape, np.float32))
     error = np.abs(fitted - flow)[8:-8, 8:-8]
-    assert error.mean() < 0.005 and error.max() < 0.03
+    assert error.mean() < 0.005 and error.max() < 0.05
 
 
 def test_a_hole_in_the_data_is_bridged_by_the_affine_field(texture):

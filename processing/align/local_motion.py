@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from processing.align.features import standardize, standardized_to_uint8
-from processing.align.smooth_field import fit_smooth_field
+from processing.align.smooth_field import NODES_PER_SIDE, fit_smooth_field
 from processing.filters import gaussian_blur
 
 __all__ = ["BLUR_LEVELS", "FB_MAX_PX", "SEED_MIN_PX", "SEED_BLUR_SHARE", "SEED_MAX_GAIN",
@@ -277,8 +277,10 @@ def motion_field(a: np.ndarray, b: np.ndarray, rounds: int = 3) -> np.ndarray:
     d = np.zeros(a.shape + (2,), np.float32)
     for r in range(rounds):
         moved = sample_at(b, grid + d) if r else b
-        # The rounds before the last measure at half resolution (4x faster):
-        # only the last one needs the fine detail.
-        flow, consistent = consistent_flow(a, moved, finest=0 if r == rounds - 1 else 1)
-        d += fit_smooth_field(flow, a, consistent, zero_border=True)
+        # The rounds before the last measure at half resolution and fit on half
+        # as many nodes a side (4x faster each): only the last one needs the detail.
+        last = r == rounds - 1
+        flow, consistent = consistent_flow(a, moved, finest=0 if last else 1)
+        step = None if last else 2 * max(4.0, max(a.shape) / NODES_PER_SIDE)
+        d += fit_smooth_field(flow, a, consistent, step=step, zero_border=True)
     return d

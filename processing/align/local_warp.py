@@ -57,6 +57,8 @@ MIN_WARP_PX = 0.5
 #: followed down to the flow's own noise.
 SUPPORT_PX_SAME_GRID = 0.8
 SUPPORT_PX_RESAMPLED = 0.2
+#: ... and fades to zero over this many averaging scales (window.sigma()) past it.
+FEATHER_SIGMAS = 1.0
 #: Displacement below this (full-resolution px) is none: those pixels are the original's.
 ZERO_PX = 0.03
 #: Blend of the resampled region into the untouched original, full-resolution px.
@@ -167,6 +169,18 @@ class RegionField:
         return (max(w.x0, int(np.floor(full[0, 0]))), max(w.y0, int(np.floor(full[0, 1]))),
                 min(w.x1, int(np.ceil(full[1, 0])) + 1), min(w.y1, int(np.ceil(full[1, 1])) + 1))
 
+    def on_box(self, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The displacement on every full-resolution AI pixel of ``box`` (x0, y0, x1, y1),
+        float32 (h, w, 2), original px: :meth:`sample` on a grid, without building
+        the grid (the window's grid is a scale and a shift of the AI grid)."""
+        x0, y0, x1, y1 = box
+        g = self.window.grid
+        box_to_window = np.array([[g[0, 0], 0.0, g[0, 0] * x0 + g[0, 2]],
+                                  [0.0, g[1, 1], g[1, 1] * y0 + g[1, 2]]])
+        return cv2.warpAffine(self.field, box_to_window, (x1 - x0, y1 - y0),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
     def sample(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The displacement at full-resolution AI positions ``x, y`` (any equal shapes), original px."""
         g = self.window.grid
@@ -235,8 +249,10 @@ class LocalWarp:
         if self._on_bbox is not None and tuple(box) == self.bbox():
             return self._on_bbox
         x0, y0, x1, y1 = box
-        x, y = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-        d = self.at(x, y)
+        d = np.zeros((y1 - y0, x1 - x0, 2), np.float32)
+        for r in self.regions:
+            d += r.on_box(box)
+        d[_small(d)] = 0.0  # none: those pixels stay the original's
         if tuple(box) == self.bbox():
             self._on_bbox = d
         return d
@@ -395,7 +411,7 @@ def _region_field(window: Window, original, ai, ai_to_orig, support_px: float) -
     # The region grows from the seeds over the measured field, not the
     # conservative one: flat skin between moved features moves too.
     largest = float(np.sqrt((d * d).sum(axis=2).max()))
-    support = _support(d, seeds, min(support_px * window.k, 0.5 * largest), 3 * sigma)
+    support = _support(d, seeds, min(support_px * window.k, 0.5 * largest), FEATHER_SIGMAS * sigma)
     d *= (support * covered)[..., None]
     # Window px -> original full-resolution px (the global map's linear part).
     lin = (ai_to_orig @ np.linalg.inv(window.grid))[:2, :2]
@@ -493,9 +509,10 @@ def apply_local_warp(original: np.ndarray, warp: LocalWarp) -> np.ndarray:
         return out
     d = warp.on_box(box)
     moved = ~_small(d)
-    x, y = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
-    resampled = cv2.remap(original, x + d[..., 0], y + d[..., 1], cv2.INTER_LANCZOS4,
-                          borderMode=cv2.BORDER_REFLECT)
+    map_x = d[..., 0] + np.arange(x0, x1, dtype=np.float32)[None, :]
+    map_y = d[..., 1] + np.arange(y0, y1, dtype=np.float32)[:, None]
+    resampled = cv2.remap(original, map_x, map_y, cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT)
+    del map_x, map_y
     if resampled.ndim == 2 and original.ndim == 3:
         resampled = resampled[..., None]
     if np.issubdtype(resampled.dtype, np.floating):
@@ -503,7 +520,7 @@ def apply_local_warp(original: np.ndarray, warp: LocalWarp) -> np.ndarray:
     weight = _feather(moved)
     region = out[y0:y1, x0:x1]  # a view: writes go to ``out``
     inner = weight >= 1.0
-    region[inner] = resampled[inner]
+    np.copyto(region, resampled, where=inner[..., None] if region.ndim == 3 else inner)
     # The feathered edge: a blend of the two, computed on its pixels only.
     edge = moved & ~inner
     if edge.any():
