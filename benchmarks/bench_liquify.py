@@ -37,23 +37,10 @@ from processing.pipeline import restore_pair  # noqa: E402
 from processing.settings import FreqSepSettings, Preset  # noqa: E402
 
 FIXED_CUTOFF = FreqSepSettings(blur=3.0, mode="add", strength=100.0)
-# (size, smoother, where, tone, mask): tests/test_align_edits.py's cases and a few more.
-CASES = [
+# (size, smoother, where, tone, mask): the tests' cases and a few more.
+CASES = edits.LIQUIFY_CASES + [
     ("600px", "tv_chambolle", "skin", True, "auto"),
-    ("600px", "nl_means", "skin", True, "auto"),
-    ("600px", "wavelet", "skin", False, "array"),
-    ("600px", "bilateral_cv2", "skin", True, "auto"),
-    ("600px", "edge_preserving", "skin", False, "array"),
-    ("600px", "gaussian_6px", "frame", False, "array"),
-    ("1.5MP", "tv_chambolle", "skin", False, "array"),
-    ("1.5MP", "tv_chambolle", "frame", True, "auto"),
-    ("1.5MP", "nl_means", "skin", True, "array"),
-    ("1.5MP", "wavelet", "skin", False, "auto"),
-    ("1.5MP", "bilateral_cv2", "skin", True, "array"),
-    ("1.5MP", "edge_preserving", "skin", True, "auto"),
     ("1.5MP", "edge_preserving", "frame", False, "array"),
-    ("1.5MP", "gaussian_6px", "skin", False, "array"),
-    ("24MP", "tv_chambolle", "skin", False, "array"),
 ]
 
 

@@ -495,6 +495,28 @@ def warp_by(image: np.ndarray, field: np.ndarray) -> np.ndarray:
     return out
 
 
+# (size, smoother family, where, tone and colour, mask): the liquified portrait,
+# then smoothed; the mask a feathered ellipse (array) or the automatic one
+# from the AI image's landmarks ('auto', as the CLI runs by default).
+# skimage's denoise_bilateral is left out: it moves fine texture by itself
+# (test_align_edits.test_skimage_bilateral_moves_fine_texture), so the reshaped original is not
+# where the AI image's texture came from.
+#: The liquify pairs the tests and benchmarks/bench_liquify.py measure.
+LIQUIFY_CASES = [
+    ("600px", "bilateral_cv2", "skin", True, "auto"),
+    ("600px", "nl_means", "skin", True, "auto"),
+    ("600px", "wavelet", "skin", False, "array"),
+    ("600px", "edge_preserving", "skin", False, "array"),
+    ("600px", "gaussian_6px", "frame", False, "array"),
+    ("1.5MP", "tv_chambolle", "skin", False, "array"),
+    ("1.5MP", "nl_means", "skin", True, "array"),
+    ("1.5MP", "wavelet", "skin", False, "auto"),
+    ("1.5MP", "bilateral_cv2", "skin", True, "array"),
+    ("1.5MP", "tv_chambolle", "frame", True, "auto"),
+    ("1.5MP", "edge_preserving", "skin", True, "auto"),
+    ("1.5MP", "gaussian_6px", "skin", False, "array"),
+    ("24MP", "tv_chambolle", "skin", False, "array"),
+]
 #: How far from the reshaped region a pixel must be to count as untouched by
 #: the alignment's local warp: 4 % of the frame's long side (24 px at 600 px,
 #: 60 px at 1.5 MP). It leaves room for the warp's feathered edge, and for the

@@ -70,27 +70,9 @@ def test_same_grid_retouch_is_identity(case):
         f"{unequal:.2%} of pixels differ from --no-align")
 
 
-# (size, smoother family, where, tone and colour, mask): the liquified portrait,
-# then smoothed; the mask a feathered ellipse (array) or the automatic one
-# from the AI image's landmarks ('auto', as the CLI runs by default).
-# skimage's denoise_bilateral is left out: it moves fine texture by itself
-# (test_skimage_bilateral_moves_fine_texture), so the reshaped original is not
-# where the AI image's texture came from.
-LIQUIFY_CASES = [
-    ("600px", "bilateral_cv2", "skin", True, "auto"),
-    ("600px", "nl_means", "skin", True, "auto"),
-    ("600px", "wavelet", "skin", False, "array"),
-    ("600px", "edge_preserving", "skin", False, "array"),
-    ("600px", "gaussian_6px", "frame", False, "array"),
-    ("1.5MP", "tv_chambolle", "skin", False, "array"),
-    ("1.5MP", "nl_means", "skin", True, "array"),
-    ("1.5MP", "wavelet", "skin", False, "auto"),
-    ("1.5MP", "bilateral_cv2", "skin", True, "array"),
-    ("1.5MP", "tv_chambolle", "frame", True, "auto"),
-    ("1.5MP", "edge_preserving", "skin", True, "auto"),
-    ("1.5MP", "gaussian_6px", "skin", False, "array"),
-    ("24MP", "tv_chambolle", "skin", False, "array"),
-]
+# The liquify cases (retouch_edits.LIQUIFY_CASES): the liquified portrait, then
+# smoothed, sometimes toned, with a mask array or the automatic one.
+LIQUIFY_CASES = edits.LIQUIFY_CASES
 # Issue 11 is open on these: what these smoothers leave of a face does not fix
 # the field to the 0.3 px a 0.95 correlation needs. Measured (correlation, far
 # pixels differing). Strict: a case that starts to pass fails here, so the
