@@ -54,10 +54,7 @@ def measure(size, family, where, tone, mask_kind) -> str:
     amounts = edits.default_amounts(face.points)
     field = edits.reshape_field(original.shape, face.points, amounts)
     reshaped, moved = edits.reshape_face(original, face, amounts)
-    ai = edits.smooth(reshaped, family, where)
-    if tone:
-        ai = edits.tone_and_colour(ai, edits.skin_region(edits.SIZES[size], grow=1.1))
-    mask = edits.skin_region(edits.SIZES[size], grow=1.25) if mask_kind == "array" else "auto"
+    ai, mask = edits.liquified_retouch(reshaped, family, where, tone, mask_kind)
     on, off = (Preset(align=a).with_settings(FIXED_CUTOFF) for a in (True, False))
     aligned, plan = restore_pair(original, ai, mask, on)
     truth, truth_plan = restore_pair(reshaped, ai, mask, off)

@@ -501,6 +501,20 @@ def warp_by(image: np.ndarray, field: np.ndarray) -> np.ndarray:
 # skimage's denoise_bilateral is left out: it moves fine texture by itself
 # (test_align_edits.test_skimage_bilateral_moves_fine_texture), so the reshaped original is not
 # where the AI image's texture came from.
+def liquified_retouch(reshaped: np.ndarray, family: str, where: str, tone: bool,
+                      mask_kind: str) -> tuple[np.ndarray, np.ndarray | str]:
+    """One of :data:`LIQUIFY_CASES` made from the reshaped portrait: the AI image
+    (smoothed by ``family`` on ``where``, then toned when ``tone``) and the mask to
+    restore with ('array': the face ellipse grown past the jaw line; 'auto')."""
+    size = (reshaped.shape[1], reshaped.shape[0])
+    ai = smooth(reshaped, family, where)
+    if tone:
+        ai = tone_and_colour(ai, skin_region(size, grow=1.1))
+    # The jaw line lies at the face's edge: an ellipse grown past it.
+    mask = skin_region(size, grow=1.25) if mask_kind == "array" else "auto"
+    return ai, mask
+
+
 #: The liquify pairs the tests and benchmarks/bench_liquify.py measure.
 LIQUIFY_CASES = [
     ("600px", "bilateral_cv2", "skin", True, "auto"),

@@ -130,11 +130,7 @@ def liquified():
     ids=[f"{s}-{f}-{w}" + ("+tone" if t else "") + f"-{m}-mask" for s, f, w, t, m in LIQUIFY_CASES])
 def test_liquify_is_warped_locally(liquified, size, family, where, tone, mask_kind):
     original, _, reshaped, moved = liquified(size)
-    ai = edits.smooth(reshaped, family, where)
-    if tone:
-        ai = edits.tone_and_colour(ai, edits.skin_region(edits.SIZES[size], grow=1.1))
-    # The jaw line lies at the face's edge: an ellipse grown past it.
-    mask = edits.skin_region(edits.SIZES[size], grow=1.25) if mask_kind == "array" else "auto"
+    ai, mask = edits.liquified_retouch(reshaped, family, where, tone, mask_kind)
     on, off = (Preset(align=a).with_settings(FIXED_CUTOFF) for a in (True, False))
     aligned, plan = restore_pair(original, ai, mask, on)
     truth, truth_plan = restore_pair(reshaped, ai, mask, off)  # from the truly reshaped original
