@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from tests.e2e.conftest import (CHROMIUM, CHROMIUM_ARGS, free_port, start_app, stop_app,  # noqa: E402
                                 wait_for_app_run, wait_until_up)
 
-RESTORED = ".st-key-img-restored img"
+RESTORED = ".st-key-loupe img[alt=Restored]"
 
 
 def make_pair(folder: Path, width: int = 6000, height: int = 4000) -> tuple[Path, Path]:

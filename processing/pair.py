@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,7 +244,8 @@ def _side_by_side(sources: dict) -> bool:
 def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None, *,
                  max_pixels: int = DEFAULT_MAX_PIXELS, align_hint: str = "turn alignment on",
                  align_side: int | None = None, require_face: str | None = None,
-                 parallel_decode: bool = True) -> PreparedPair:
+                 parallel_decode: bool = True,
+                 on_stage: Callable[[str], None] | None = None) -> PreparedPair:
     """Decode, lay out, mask and align a pair: the first stage of every restore.
 
     Parameters
@@ -269,6 +271,10 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
     parallel_decode : bool
         Decode the files side by side (fast for one pair); False decodes one at a
         time, the original last (batch workers, which already fill every core).
+    on_stage : callable, optional
+        Called with the name of each stage as it starts: ``"read"``, ``"faces"``
+        (automatic mask only) and ``"align"`` (alignment on), so a
+        front end can say what a large pair is waiting on.
 
     Returns
     -------
@@ -280,6 +286,7 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         With one sentence for the user.
     """
     preset = preset or Preset()
+    announce = on_stage or (lambda stage: None)
     stages: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -289,6 +296,7 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         clock[0] = now
 
     wants_original = preset.method != "synthetic"  # synthetic grain never reads the original
+    announce("read")
     sources = {"retouched": retouched}
     if _is_file(mask):
         sources["mask"] = mask
@@ -315,6 +323,7 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
     lap("read")
     pair = PreparedPair(retouched=ai, original=None, skin_mask=None)
     if isinstance(mask, str) and mask == "auto":
+        announce("faces")
         pair = _auto_mask(pair, preset)
         if require_face and not pair.faces:
             raise ValueError(require_face)
@@ -335,6 +344,8 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         pair.original_name, pair.original_notes = orig.name, list(orig.notes)
         pair.original = match_layout(orig.pixels, ai.pixels)
         del orig
+        if preset.align:
+            announce("align")
         _align(pair, preset.align, align_hint, align_side)
         lap("align")
     pair.stage_seconds = stages

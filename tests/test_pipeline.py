@@ -249,3 +249,31 @@ def test_coverage_is_multiplied_in_band_by_band(name):
     assert not isinstance(with_cover.restore_mask(), np.ndarray)
     assert np.array_equal(apply(plan(with_cover, SETTINGS[name])),
                           apply(plan(_pair(o, a, skin * cov), SETTINGS[name])))
+
+
+def test_stages_are_announced_as_each_starts(tmp_path, monkeypatch):
+    """A front end hears 'read', 'faces', 'align' in that order, each before its work runs."""
+    import processing.pair as pair_module
+    from processing.settings import Preset
+
+    from processing.demo import demo_files
+
+    o, a = tmp_path / "o.png", tmp_path / "a.png"
+    for path, data in zip((o, a), demo_files()):
+        path.write_bytes(data)
+    events = []
+    for name in ("_decode", "_auto_mask", "_align"):
+        real = getattr(pair_module, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            events.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(pair_module, name, spy)
+    pair_module.prepare_pair(o, a, "auto", Preset(align=True), on_stage=events.append)
+    assert [e for e in events if not e.startswith("_")] == ["read", "faces", "align"]
+    for stage, work in (("read", "_decode"), ("faces", "_auto_mask"), ("align", "_align")):
+        assert events.index(stage) < events.index(work)
+    events.clear()
+    pair_module.prepare_pair(o, a, "none", Preset(align=False), on_stage=events.append)
+    assert [e for e in events if not e.startswith("_")] == ["read"]

@@ -71,12 +71,21 @@ def slider(section: str, name: str):
     spec = SECTIONS[section].spec(name)
     full = f"{section}.{name}"
     key = _prime(full)
-    # Whole-number steps show whole numbers ("100", not "100.00").
-    fmt = "%.0f" if spec.step >= 1 else "%.3f" if spec.step < 0.01 else None
+    fmt = slider_format(spec)
     value = st.slider(spec.label, min_value=float(spec.lo), max_value=float(spec.hi), step=float(spec.step),
                       key=key, help=spec.help, on_change=_sync, args=(full,), format=fmt)
     store()[full] = value
     return value
+
+
+def slider_format(spec) -> str:
+    """How a slider shows its value: as many decimals as its step needs, and its unit
+    ("100 %", "2.0 px", "0.25 x face height")."""
+    decimals = 0 if spec.step >= 1 else 1 if spec.step >= 0.1 else 2 if spec.step >= 0.01 else 3
+    if spec.unit == "px":
+        decimals = max(decimals, 1)  # "2.0 px": sizes read as sizes
+    unit = {"%": " %%", "px": " px", "of the face height": " x face height"}.get(spec.unit, "")
+    return f"%.{decimals}f{unit}"
 
 
 def _numeric_sliders(section: str, only=None, skip=()) -> None:

@@ -168,6 +168,51 @@ def frame_box(image: np.ndarray, window: tuple[int, int, int, int], scale: float
     return out
 
 
+#: The views of the large picture, in the retoucher's words.
+VIEWS = {"split": "Before / after", "side": "Side by side", "restored": "Restored", "ai": "AI-retouched",
+         "original": "Original"}
+#: Long side of the large picture, px (more than a 1440 px screen shows beside the sidebar).
+PICTURE_SIDE = 1800
+#: Gap between the two photos of the side-by-side view, px.
+SIDE_GAP = 8
+
+
+def compose_view(view: str, original: np.ndarray, ai: np.ndarray, restored: np.ndarray,
+                 split: float = 0.5) -> tuple[np.ndarray, tuple[tuple[int, int], ...]]:
+    """The large picture of one view, from display copies of one size.
+
+    Parameters
+    ----------
+    view : str
+        A key of :data:`VIEWS`.
+    original, ai, restored : ndarray, uint8, shape (h, w, 3)
+    split : float
+        Before/after line, as a fraction of the width (AI-retouched left of it).
+
+    Returns
+    -------
+    picture : ndarray, uint8
+    panels : tuple of (x0, x1)
+        The columns of each copy of the photo in the picture.
+    """
+    w = ai.shape[1]
+    if view == "split":
+        return split_compare(ai, restored, split), ((0, w),)
+    if view == "side":
+        return side_by_side([ai, restored], gap=SIDE_GAP), ((0, w), (w + SIDE_GAP, 2 * w + SIDE_GAP))
+    return {"restored": restored, "ai": ai, "original": original}[view], ((0, w),)
+
+
+def mark_spot(picture: np.ndarray, panels, window: tuple[int, int, int, int], scale: float) -> np.ndarray:
+    """A copy of the picture with the full-size ``window`` outlined in every panel
+    (``scale`` = picture px per photo px)."""
+    out = picture
+    for x0, _ in panels:
+        shifted = tuple(v + (x0 / scale if i % 2 == 0 else 0) for i, v in enumerate(window))
+        out = frame_box(out, shifted, scale)
+    return out
+
+
 def split_compare(before: np.ndarray, after: np.ndarray, position: float = 0.5,
                   line_color=(255, 255, 255)) -> np.ndarray:
     """Before on the left of ``position`` (fraction of the width), after on the right,

@@ -44,7 +44,6 @@ from webapp import display
 #: Long side of the canvas of the mask editor, in pixels.
 CANVAS_SIDE = 640
 #: Long side of the three images side by side (a third of the page: small is fast).
-TRIPTYCH_SIDE = 720
 #: Environment variable: megabytes of arrays the server keeps for all sessions together.
 BUDGET_ENV = "RETEXTURE_WEB_MEMORY_MB"
 #: Seconds between two looks for closed sessions.
@@ -353,8 +352,7 @@ class Pair:
     original_name: str
     is_demo: bool
     scale: float
-    png_original: bytes
-    png_ai: bytes
+    display_original: np.ndarray
     display_ai: np.ndarray
     canvas_size: tuple[int, int]
     canvas_photo: np.ndarray
@@ -380,15 +378,17 @@ class Pair:
         return self.ai.size
 
 
-def prepare(uploads: Uploads) -> Pair:
+def prepare(uploads: Uploads, on_stage=None) -> Pair:
     """Prepare a pair (decode, faces, alignment) and its display copies, or raise
-    :class:`PairError` with one sentence."""
+    :class:`PairError` with one sentence. ``on_stage`` hears each stage's name as it
+    starts (:func:`processing.pair.prepare_pair`)."""
     (o_name, o_bytes), (a_name, a_bytes) = uploads.original, uploads.ai
     try:
         # The demo pair is made on one grid: skip the check there.
         prepared = prepare_pair((o_name, o_bytes), (a_name, a_bytes), "auto",
                                 Preset(align=uploads.align and not uploads.is_demo),
-                                align_hint="turn on 'Align the original to the retouched image'")
+                                align_hint="turn on 'Align the original to the retouched image'",
+                                on_stage=on_stage)
     except (ImageReadError, AlignmentError, FaceModelError) as exc:
         raise PairError(str(exc)) from None
     except MemoryError:
@@ -403,9 +403,7 @@ def prepare(uploads: Uploads) -> Pair:
     notes = ([f"{o_name}: {n}" for n in prepared.original_notes]
              + [f"{a_name}: {n}" for n in prepared.retouched.notes])
     return Pair(key=uploads.key, prepared=prepared, small=small, original_name=o_name, is_demo=uploads.is_demo,
-                scale=scale, png_original=display.encode_png(display.downscale(display_original, TRIPTYCH_SIDE)[0]),
-                png_ai=display.encode_png(display.downscale(display_ai, TRIPTYCH_SIDE)[0]),
-                display_ai=display_ai, canvas_size=canvas_size,
+                scale=scale, display_original=display_original, display_ai=display_ai, canvas_size=canvas_size,
                 canvas_photo=display.resize_to(display_ai, canvas_size), notes=notes)
 
 
@@ -430,7 +428,12 @@ def pair_bytes(uploads: Uploads) -> int:
     return total + w * h * 4
 
 
-def load_pair(uploads: Uploads, session: str | None = None) -> Pair:
+def is_loaded(uploads: Uploads, session: str | None = None) -> bool:
+    """True when the session holds this pair prepared (the page shows it at once)."""
+    return STORE.get(session or session_id(), "pair", uploads.key) is not None
+
+
+def load_pair(uploads: Uploads, session: str | None = None, on_stage=None) -> Pair:
     """The session's prepared pair, made once per upload; raises :class:`PairError`.
 
     A new pair replaces everything the session held (the old pair's masks and
@@ -442,7 +445,7 @@ def load_pair(uploads: Uploads, session: str | None = None) -> Pair:
     if pair is None:
         STORE.drop(session)
         STORE.make_room(session, pair_bytes(uploads))
-        pair = prepare(uploads)
+        pair = prepare(uploads, on_stage)
         STORE.put(session, "pair", uploads.key, pair)
         start_sweeper()
     return pair
@@ -527,8 +530,16 @@ def full_plan(pair: Pair, edit: MaskEdit, settings: Section, session: str | None
     the blemish statistics come from the whole mask in both. Amounts (strength,
     shadows, highlights) only re-apply it.
     """
-    key = (pair.key, edit.key, type(settings).__name__, repr(plan_key(settings)))
-    return remember("plan", key, lambda: plan(edit.edited, settings), session)
+    return remember("plan", _plan_key(pair, edit, settings), lambda: plan(edit.edited, settings), session)
+
+
+def _plan_key(pair: Pair, edit: MaskEdit, settings: Section) -> tuple:
+    return (pair.key, edit.key, type(settings).__name__, repr(plan_key(settings)))
+
+
+def has_full_plan(pair: Pair, edit: MaskEdit, settings: Section, session: str | None = None) -> bool:
+    """True when :func:`full_plan` has this plan made already (nothing to wait for)."""
+    return STORE.get(session or session_id(), "plan", _plan_key(pair, edit, settings)) is not None
 
 
 @dataclass(frozen=True)
@@ -539,6 +550,7 @@ class Recipe:
     uploads: Uploads
     mask: MaskRecipe
     preset: Preset
+    spot: tuple[float, float] | None = None  # the loupe's centre (full-size px): the comparison's crop
 
 
 #: The latest :class:`Recipe` of each session, set by every run of the page and read

@@ -18,6 +18,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("RETEXTURE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+#: The loupe's restored crop: on the page once a pair is restored.
+RESTORED_CROP = ".st-key-loupe img[alt=Restored]"
 # Generous: two cores shared with other test runs.
 APP_TIMEOUT_MS = 120_000
 
@@ -131,6 +133,6 @@ def page(browser, app_url):
     pg.goto(app_url)
     pg.wait_for_selector('[data-testid="stApp"]')
     wait_for_app_run(pg)
-    pg.wait_for_selector('.st-key-img-restored img')
+    pg.wait_for_selector(RESTORED_CROP)
     yield pg
     context.close()

@@ -38,7 +38,7 @@ def batch_page(browser, app_url):
     context = browser.new_context(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
     pg = context.new_page()
     pg.set_default_timeout(APP_TIMEOUT_MS)
-    pg.goto(f"{app_url}/Batch")
+    pg.goto(f"{app_url}/batch")
     pg.wait_for_selector('[data-testid="stApp"]')
     wait_for_app_run(pg)
     yield pg
@@ -47,7 +47,7 @@ def batch_page(browser, app_url):
 
 def test_batch_page_restores_three_pairs_into_a_zip(batch_page, tmp_path, textured_face):
     page = batch_page
-    page.get_by_text("Batch restoration").first.wait_for()
+    page.get_by_role("heading", name="Batch").wait_for()
     shot(page, "batch_01_empty")
     originals, retouched = write_pairs(tmp_path, textured_face)
     page.locator(".st-key-batch_originals input[type=file]").set_input_files([str(p) for p in originals])
@@ -98,7 +98,7 @@ def test_batch_page_refuses_a_zip_bomb_without_unpacking_it(batch_page, tmp_path
     bomb = tmp_path / "shoot.zip"
     bomb.write_bytes(zero_bomb(200))
     page = batch_page
-    page.get_by_text("Batch restoration").first.wait_for()
+    page.get_by_role("heading", name="Batch").wait_for()
     page.locator(".st-key-batch_originals input[type=file]").set_input_files(str(bomb))
     wait_for_app_run(page)
     warning = page.get_by_text("refused as a possible zip bomb")

@@ -19,7 +19,7 @@ from tests.e2e.conftest import APP_TIMEOUT_MS, shot, wait_for_app_run
 pytestmark = pytest.mark.browser
 
 SESSIONS = 5
-RESTORED = ".st-key-img-restored img"
+RESTORED = ".st-key-loupe img[alt=Restored]"
 DOWNLOAD = re.compile(r"Restored image \(PNG, 8-bit\)")
 
 

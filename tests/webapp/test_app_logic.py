@@ -6,6 +6,7 @@ through webapp.canvas.draw_mask_strokes, which reads fake strokes from
 """
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -33,27 +34,68 @@ def coverage(at) -> float:
     return float(at.metric[0].value.split()[0])
 
 
+def picture_src(at) -> str:
+    """The data URL of the large picture (the click component's image)."""
+    import json
+
+    for el in at.get("component_instance"):
+        if getattr(el, "key", None) == "picture_gesture":
+            return json.loads(el.proto.json_args)["src"]
+    raise AssertionError("no picture on the page")
+
+
 def restored_src(at) -> str:
-    imgs = [el for el in at.get("image")]
-    for el in imgs:
-        for img in el.proto.imgs:
-            if img.caption == "Restored":
-                return img.url
-    raise AssertionError("no Restored image on the page")
+    """The picture in the 'Restored' view, with the loupe's box moved off the face."""
+    if at.radio(key="view").value != "restored":
+        at.radio(key="view").set_value("restored").run()
+    if loupe_xy(at) != (0, 0):
+        spot_slider(at, "Loupe centre, across").set_value(0).run()
+        spot_slider(at, "Loupe centre, down").set_value(0).run()
+    return picture_src(at)
+
+
+def loupe_crops(at) -> dict:
+    """The loupe's three crops (name -> RGB array at 1:1), decoded from the page's HTML."""
+    import base64
+    import re
+
+    import cv2
+
+    body = next(el.proto.body for el in at.get("html") if 'alt="Restored"' in el.proto.body)
+    crops = {}
+    for alt, src in re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([^"]+)"', body):
+        png = np.frombuffer(base64.b64decode(src), np.uint8)
+        crops[alt] = cv2.cvtColor(cv2.imdecode(png, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    return crops
+
+
+def spot_slider(at, label: str):
+    """A keyboard fallback slider of the picture ("Loupe centre, across", "Before / after line"...)."""
+    return next(s for s in at.slider if s.label == label)
+
+
+def loupe_xy(at) -> tuple[int, int]:
+    return spot_slider(at, "Loupe centre, across").value, spot_slider(at, "Loupe centre, down").value
+
+
+def status_label(at) -> str:
+    return at.get("status")[0].proto.label
 
 
 def test_demo_loads_and_shows_results(app):
     at = app().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error
-    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
-    for caption in ("Original", "AI-retouched", "Restored"):
-        assert caption in captions
-    assert restored_src(at).startswith("data:image/png;base64,")
+    assert picture_src(at).startswith("data:image/png;base64,")
+    assert set(loupe_crops(at)) == {"Original", "AI-retouched", "Restored"}
+    assert all(c.shape[:2] == (256, 256) for c in loupe_crops(at).values())
     assert 0.5 < coverage(at) < 20  # the demo face was found
     assert any("Found 1 face" in c.value for c in at.caption)
+    label = status_label(at)
+    assert label.startswith("Ready: 1 face found") and "cut-off" in label and "kept clean" in label
     labels = [b.label for b in at.get("download_button")]
     assert any(label.startswith("Restored image (PNG, 8-bit)") for label in labels)
+    assert any(label.startswith("Comparison for the client (PNG)") for label in labels)
 
 
 def test_switching_method_changes_the_result(app):
@@ -86,8 +128,9 @@ def test_strength_slider_raises_the_texture(app):
     at = app().run()
     at.radio(key="w.method").set_value("graft").run()
     mask = page_mask(at)
-    ai_level = fine_detail(next(i.url for el in at.get("image") for i in el.proto.imgs
-                                if i.caption == "AI-retouched"), mask)
+    restored_src(at)  # the loupe's box off the face
+    at.radio(key="view").set_value("ai").run()
+    ai_level = fine_detail(picture_src(at), mask)
     levels = {}
     for strength in (0.0, 100.0, 180.0):
         at.slider(key="w.graft.strength").set_value(strength).run()
@@ -274,11 +317,8 @@ def test_manual_cutoff_is_marked(app):
 
 
 def compare_src(at) -> str:
-    for el in at.get("image"):
-        for img in el.proto.imgs:
-            if img.caption == "Before / after":
-                return img.url
-    raise AssertionError("no before/after image")
+    assert at.radio(key="view").value == "split"
+    return picture_src(at)
 
 
 def test_blemish_overlay_toggle(app):
@@ -305,18 +345,8 @@ def test_blemish_overlay_toggle(app):
 
 
 def loupe_restored_panel(at) -> np.ndarray:
-    """The 'restored' third of the loupe image, back at 1:1."""
-    import base64
-
-    import cv2
-
-    src = next(img.url for el in at.get("image") for img in el.proto.imgs
-               if img.caption.startswith("1:1 at full size"))
-    png = base64.b64decode(src.split(",", 1)[1])
-    img = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    zoom = at.selectbox(key="loupe_zoom").value
-    panel = (img.shape[1] - 12) // 3
-    return img[:, 2 * (panel + 6):][::zoom, ::zoom]
+    """The loupe's restored crop, at 1:1."""
+    return loupe_crops(at)["Restored"]
 
 
 def assert_same_pixels(got, expected, exact: bool):
@@ -345,7 +375,7 @@ def test_loupe_shows_the_full_size_download(app, method, changes, exact):
     at.radio(key="w.method").set_value(method).run()
     for key, value in changes.items():
         at.slider(key=key).set_value(value).run()
-    at.slider(key="loupe_x").set_value(38).run()
+    spot_slider(at, "Loupe centre, across").set_value(390).run()
     assert not at.exception
     mask = page_mask(at)
     flat = at.session_state[controls.STORE]
@@ -357,9 +387,8 @@ def test_loupe_shows_the_full_size_download(app, method, changes, exact):
         {"method": method, method: {k.split(".", 1)[1]: v for k, v in flat.items()
                                     if k.startswith(method + ".")}}).settings
     full = _restored(original, ai, mask, settings)
-    x, y = at.slider(key="loupe_x").value, at.slider(key="loupe_y").value
-    zoom = at.selectbox(key="loupe_zoom").value
-    window = display.loupe_window(ai.shape, (x / 100, y / 100), 256 // zoom if zoom > 1 else 256)
+    x, y = loupe_xy(at)
+    window = (x - 128, y - 128, x + 128, y + 128)  # inside the demo's 1024 px: not moved
     expected = display.crop(full, window)
     got = loupe_restored_panel(at)
     assert got.shape == expected.shape
@@ -383,10 +412,11 @@ def test_downscaled_preview_labels_full_size_bands_and_loupe_matches(app):
     table = spectrum_table(at)
     assert list(table.index)[0] == "0.75-1.5 px"  # preview at 2/3: 0.5 px there is 0.75 px here
     assert any("67 % preview" in c.value for c in at.caption)
+    assert any("reduced (67 % of 2100x2100 px)" in c.value for c in at.caption)
     assert any(c.value.startswith("Cut-off") for c in at.caption)
     full = _restored(o, a, page_mask(at), MatchSettings())
-    x, y = at.slider(key="loupe_x").value, at.slider(key="loupe_y").value
-    window = display.loupe_window(a.shape, (x / 100, y / 100), 128)
+    x, y = loupe_xy(at)
+    window = (x - 128, y - 128, x + 128, y + 128)
     # Enlarged 2x, the demo's automatic cut-off makes a swap wide enough for the reduced-copy blur.
     assert_same_pixels(loupe_restored_panel(at), display.crop(full, window), exact=False)
     assert not np.array_equal(display.crop(full, window), display.crop(a, window))
@@ -399,3 +429,106 @@ def _restored(original, ai, mask, settings):
 
     preset = Preset(align=False).with_settings(settings)
     return restore_pair(np.asarray(original), np.asarray(ai), mask, preset)[0]
+
+
+# --- The picture: click to inspect, drag to split ------------------------------------------------
+
+def gesture(at, x1, y1, x2=None, y2=None, shown=(980, 980)):
+    """A press at (x1, y1) and release at (x2, y2) on the picture shown at `shown` px, as the
+    click component reports it; the page reads it on its next run."""
+    at.session_state["_fake_picture_gesture"] = {
+        "x1": x1, "y1": y1, "x2": x1 if x2 is None else x2, "y2": y1 if y2 is None else y2,
+        "width": shown[0], "height": shown[1], "unix_time": 1}
+    return at.run()
+
+
+def test_a_click_on_the_picture_centres_the_loupe_on_that_photo_pixel(app):
+    from processing.demo import demo_pair
+
+    original, ai = demo_pair()  # 1024 x 1024, shown here 980 px wide
+    at = app().run()
+    gesture(at, 294, 392)  # 30 % across, 40 % down
+    assert not at.exception
+    x, y = loupe_xy(at)
+    assert (x, y) == (int(294 / 980 * 1024), int(392 / 980 * 1024))
+    crops = loupe_crops(at)
+    window = (slice(y - 128, y + 128), slice(x - 128, x + 128))
+    assert np.array_equal(crops["Original"], np.asarray(original)[window])
+    assert np.array_equal(crops["AI-retouched"], np.asarray(ai)[window])
+    # Side by side: a click on the right-hand photo is the same spot of the photo.
+    at.radio(key="view").set_value("side").run()
+    width = 2 * 1024 + 8
+    shown_w = 1200
+    shown_h = 1024 * shown_w / width
+    px = (1024 + 8 + 700) * shown_w / width  # photo pixel (700, 600) in the right-hand panel
+    gesture(at, px, 600 * shown_h / 1024, shown=(shown_w, shown_h))
+    assert abs(loupe_xy(at)[0] - 700) <= 2 and abs(loupe_xy(at)[1] - 600) <= 2
+
+
+def test_a_drag_moves_the_before_after_line_and_only_in_that_view(app):
+    at = app().run()
+    assert spot_slider(at, "Before / after line").value == 50
+    loupe = loupe_xy(at)
+    plain = picture_src(at)
+    gesture(at, 100, 500, 700, 520)  # let go at 700 / 980 of the width
+    assert not at.exception
+    assert spot_slider(at, "Before / after line").value == round(700 / 980 * 100)
+    assert loupe_xy(at) == loupe  # a drag is no click
+    assert picture_src(at) != plain
+    # In another view a drag does nothing, and the line is kept for when the user comes back.
+    at.radio(key="view").set_value("restored").run()
+    gesture(at, 100, 500, 300, 500)
+    at.radio(key="view").set_value("split").run()
+    assert spot_slider(at, "Before / after line").value == round(700 / 980 * 100)
+    # The keyboard fallback moves the line too.
+    spot_slider(at, "Before / after line").set_value(30).run()
+    assert spot_slider(at, "Before / after line").value == 30 and picture_src(at) != plain
+
+
+def test_a_smaller_pair_after_the_demo_starts_its_own_loupe_and_line(app):
+    """The loupe's place belongs to a pair: a 256 px pair after the 1024 px demo (where the
+    loupe was moved far right) opens with its loupe inside it and the line in the middle."""
+    import cv2
+
+    from processing.demo import demo_pair
+
+    at = app().run()
+    gesture(at, 950, 900)
+    gesture(at, 100, 500, 700, 520)
+    assert loupe_xy(at)[0] > 900
+    o, a = (cv2.resize(np.asarray(x), (256, 256), interpolation=cv2.INTER_AREA) for x in demo_pair())
+    at.session_state["_test_uploads"] = {"original": ("o.png", _png_bytes(o))}
+    at.run()
+    at.session_state["_test_uploads"] = {"original": ("o.png", _png_bytes(o)), "ai": ("a.png", _png_bytes(a))}
+    at.run()
+    assert not at.exception and not at.error
+    x, y = loupe_xy(at)
+    assert 0 <= x < 256 and 0 <= y < 256
+    assert spot_slider(at, "Before / after line").value == 50
+    assert all(c.shape[:2] == (256, 256) for c in loupe_crops(at).values())
+
+
+def test_status_says_what_was_found(app):
+    at = app().run()
+    label = status_label(at)
+    n = int(re.search(r"(\d+) removed blemish", label).group(1))
+    assert n > 0 and f"{n} removed blemishes kept clean on the photo" in " ".join(c.value for c in at.caption)
+    cut = float(re.search(r"cut-off ([\d.]+) px", label).group(1))
+    assert any(c.value.startswith(f"Cut-off {cut:.1f} px") for c in at.caption)
+    # Graft has no cut-off; with blemish protection off, no spots either.
+    at.radio(key="w.method").set_value("graft").run()
+    label = status_label(at)
+    assert label.startswith("Ready: 1 face found") and "cut-off" not in label and "blemish" not in label
+
+
+def test_percent_sliders_show_whole_numbers_with_a_unit(app):
+    at = app().run()
+    for method in ("match", "graft", "freqsep", "synthetic"):
+        at.radio(key="w.method").set_value(method).run()
+        for slider in at.slider:
+            fmt = slider.proto.format
+            if "%%" in fmt and slider.key != "w.synthetic.amount":
+                assert fmt == "%.0f %%" or fmt == "%d %%", (slider.label, fmt)
+            if "px" in fmt and slider.label not in ("Loupe centre, across", "Loupe centre, down", "Brush size"):
+                assert fmt == "%.1f px", (slider.label, fmt)
+    assert at.slider(key="w.synthetic.amount").proto.format == "%.1f %%"  # 0-10 %, tenths matter

@@ -92,8 +92,8 @@ def upload_folder() -> UploadFolder:
 remove_stale_batch_folders_once()
 
 
-st.set_page_config(page_title="Retexture - Batch", page_icon="🔍", layout="wide")
-st.title("Batch restoration")
+st.set_page_config(page_title="Batch · Retexture", page_icon="🔍", layout="wide")
+st.title("Batch")
 st.caption("Restore many photos at once: upload the originals and their AI-retouched versions "
            "(files with the same name are paired, any of JPEG/PNG/TIFF/WebP), or one zip with the "
            "folders 'originals' and 'retouched'. Unpacked into a private temporary folder that is "
