@@ -3,11 +3,11 @@
 Starts ``streamlit run webapp/app.py`` on a free localhost port, opens it in
 headless chromium (Debian's /usr/bin/chromium through Playwright), uploads a
 generated 6000 x 4000 pair (the demo portrait enlarged, JPEG), then moves the
-Strength slider one step at a time with the keyboard and times how long the
-restored preview takes to show new pixels (its ``src`` changes).
+Strength slider with the keyboard and times how long the picture (the restored
+preview) and then the 1:1 loupe's restored crop take to show new pixels.
 
 Run: ``.venv/bin/python benchmarks/bench_webapp.py [--repeats 7]``
-Prints one line per move and the median; the target is <= 0.5 s.
+Prints one line per move and the medians; the targets are 0.25 s and 0.3 s (issue 13).
 """
 
 from __future__ import annotations
@@ -92,32 +92,39 @@ def main(argv=None) -> int:
                 label = "Grain amount (%)" if args.method == "synthetic" else "Strength (%)"
                 thumb = page.locator('[data-testid="stSlider"]').filter(has_text=label).first.locator(
                     'input[type="range"]')
-                times = []
+                times, loupe_times = [], []
+                picture = page.frame_locator(".st-key-picture iframe").locator("#image")
                 for i in range(args.repeats):
                     wait_for_app_run(page)
                     page.wait_for_timeout(300)
-                    before = page.locator(RESTORED).get_attribute("src")
+                    before = picture.evaluate("i => i.src")
+                    before_loupe = page.locator(RESTORED).get_attribute("src")
                     thumb.focus()
                     t0 = time.perf_counter()
                     thumb.press("End" if i % 2 == 0 else "Home")
                     try:
+                        # The picture (the restored preview) first, then the loupe's full-size crop.
+                        picture.evaluate("(i, s) => new Promise(r => { const f = () => i.src !== s && "
+                                         "i.complete ? r() : requestAnimationFrame(f); f(); })", before)
+                        times.append(time.perf_counter() - t0)
                         page.wait_for_function(f"s => document.querySelector('{RESTORED}').src !== s",
-                                               arg=before, polling="raf", timeout=60_000)
+                                               arg=before_loupe, polling="raf", timeout=60_000)
+                        loupe_times.append(time.perf_counter() - t0)
                     except Exception:
                         shot = ROOT / "test-artifacts" / "bench_webapp_timeout.png"
                         shot.parent.mkdir(exist_ok=True)
                         page.screenshot(path=str(shot))
                         print(f"no new pixels within 60 s; screenshot in {shot}")
                         raise
-                    dt = time.perf_counter() - t0
-                    times.append(dt)
-                    print(f"move {i + 1}: new restored pixels after {dt * 1000:.0f} ms")
+                    print(f"move {i + 1}: new restored picture after {times[-1] * 1000:.0f} ms, "
+                          f"loupe after {loupe_times[-1] * 1000:.0f} ms")
                 wait_for_app_run(page)
                 browser.close()
         finally:
             stop_app(proc)
-    print(f"slider latency, 24 MP pair, {args.method}: median {statistics.median(times) * 1000:.0f} ms, "
-          f"max {max(times) * 1000:.0f} ms over {len(times)} moves (target <= 500 ms)")
+    print(f"slider latency, 24 MP pair, {args.method}: picture median {statistics.median(times) * 1000:.0f} ms "
+          f"(max {max(times) * 1000:.0f}), 1:1 loupe median {statistics.median(loupe_times) * 1000:.0f} ms "
+          f"(max {max(loupe_times) * 1000:.0f}) over {len(times)} moves (targets <= 250 and <= 300 ms)")
     return 0
 
 

@@ -31,8 +31,9 @@ def draw_mask_strokes(background, width: int, height: int, stroke_color: str, st
 
     Parameters
     ----------
-    background : PIL.Image.Image
-        The photo with the mask tinted over it, already at ``width`` x ``height``.
+    background : str or PIL.Image.Image
+        The photo with the mask tinted over it, already at ``width`` x ``height``
+        (a data URL is sent as it is; an image is encoded at every run).
     width, height : int
         Canvas size in pixels (the strokes come back in these coordinates).
     stroke_color : str

@@ -4,6 +4,7 @@ restored images and the report out. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -57,9 +58,10 @@ def test_batch_page_restores_three_pairs_into_a_zip(batch_page, tmp_path, textur
     page.get_by_text("3 pairs").first.wait_for()
     shot(page, "batch_02_uploaded")
 
-    page.locator(".st-key-batch_run button").click()
+    page.locator(".st-key-batch_run").get_by_role("button", name=re.compile(r"Restore \d+ pairs")).click()
     wait_for_app_run(page)
-    download_button = page.locator(".st-key-batch_download button")
+    download_button = page.locator(".st-key-batch_download").get_by_role(
+        "button", name="Download the results (zip)")
     download_button.wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
     sheet = page.locator(".st-key-batch_sheet img").first

@@ -67,7 +67,12 @@ def choose(page, group: str, option: str) -> None:
 
 
 def open_step(page, title: str) -> None:
-    """Open an expander (a step of the page) by its title."""
+    """Open a step of the page by its title: an expander, or a switch (the texture spectrum)."""
+    switch = page.locator('[data-testid="stCheckbox"]').filter(has_text=title)
+    if switch.count():
+        switch.get_by_text(title).click()
+        wait_for_app_run(page)
+        return
     page.locator('[data-testid="stExpander"] summary').filter(has_text=title).click()
     page.wait_for_timeout(300)
 

@@ -79,7 +79,10 @@ def loupe_xy(at) -> tuple[int, int]:
 
 
 def status_label(at) -> str:
-    return at.get("status")[0].proto.label
+    """The status line: st.status while the pair was being made, a plain expander once it is ready."""
+    if at.get("status"):
+        return at.get("status")[0].proto.label
+    return next(e.label for e in at.expander if e.label.startswith("Ready"))
 
 
 def test_demo_loads_and_shows_results(app):
@@ -255,21 +258,31 @@ def test_switching_method_and_back_keeps_slider_values(app):
 LADDER_LABELS = ["0.5-1 px", "1-2 px", "2-4 px", "4-8 px", "8-16 px", "16-32 px"]
 
 
+def show_spectrum(at):
+    """Switch the texture spectrum on (it is measured only while shown)."""
+    if not at.toggle(key="show_spectrum").value:
+        at.toggle(key="show_spectrum").set_value(True).run()
+    return at
+
+
 def spectrum_table(at):
+    show_spectrum(at)
     return at.dataframe[0].value
 
 
 def chart_spec(at) -> dict:
     import json
 
+    show_spectrum(at)
     charts = at.get("vega_lite_chart")
     assert len(charts) == 1
     return json.loads(charts[0].proto.spec)
 
 
-def test_texture_tab_shows_the_spectrum_ladder(app):
+def test_texture_spectrum_is_measured_only_when_shown_and_shows_the_ladder(app):
     at = app().run()
     assert not at.exception
+    assert not at.dataframe and not at.get("vega_lite_chart")  # off: nothing measured
     table = spectrum_table(at)
     assert list(table.index) == LADDER_LABELS
     assert list(table.columns) == ["AI-retouched", "Restored"]
@@ -309,7 +322,7 @@ def test_spectrum_follows_the_sliders(app):
 
 
 def test_manual_cutoff_is_marked(app):
-    at = app().run()
+    at = show_spectrum(app().run())
     at.slider(key="w.match.cutoff").set_value(6.0).run()
     assert not at.exception
     note = [c.value for c in at.caption if c.value.startswith("Cut-off")]
@@ -509,7 +522,7 @@ def test_a_smaller_pair_after_the_demo_starts_its_own_loupe_and_line(app):
 
 
 def test_status_says_what_was_found(app):
-    at = app().run()
+    at = show_spectrum(app().run())
     label = status_label(at)
     n = int(re.search(r"(\d+) removed blemish", label).group(1))
     assert n > 0 and f"{n} removed blemishes kept clean on the photo" in " ".join(c.value for c in at.caption)

@@ -84,3 +84,25 @@ def test_mask_tint_and_percent():
 def test_loupe_window_stays_inside_the_image():
     assert display.loupe_window((1000, 2000, 3), (0.99, 0.01), 256) == (2000 - 256, 0, 2000, 256)
     assert display.loupe_window((100, 120), (0.5, 0.5), 256) == (0, 0, 120, 100)
+
+
+def test_views_place_each_version_where_their_panels_say():
+    from webapp.display import SIDE_GAP, compose_view, mark_spot
+
+    rng = np.random.default_rng(1)
+    o, a, r = (rng.integers(0, 255, (40, 60, 3), dtype=np.uint8) for _ in range(3))
+    side, panels = compose_view("side", o, a, r)
+    assert panels == ((0, 60), (60 + SIDE_GAP, 120 + SIDE_GAP))
+    assert np.array_equal(side[:, 0:60], a) and np.array_equal(side[:, 60 + SIDE_GAP:], r)
+    split, panels = compose_view("split", o, a, r, 0.25)
+    assert panels == ((0, 60),)
+    assert np.array_equal(split[:, :14], a[:, :14]) and np.array_equal(split[:, 16:], r[:, 16:])
+    for view, want in (("original", o), ("ai", a), ("restored", r)):
+        assert np.array_equal(compose_view(view, o, a, r)[0], want)
+    # The spot (photo px 40-80 of a 120 px wide photo shown at 0.5) is outlined in both panels.
+    marked = mark_spot(side, ((0, 60), (60 + SIDE_GAP, 120 + SIDE_GAP)), (40, 20, 80, 60), 0.5)
+    changed = np.any(marked != side, axis=2)
+    cols = np.where(changed.any(axis=0))[0]
+    assert cols.min() >= 20 - 1 and cols.max() <= 60 + SIDE_GAP + 40 + 1
+    assert changed[:, 20:40].any() and changed[:, 60 + SIDE_GAP + 20:60 + SIDE_GAP + 40].any()
+    assert not changed[:, 41:60 + SIDE_GAP + 19].any()

@@ -40,7 +40,7 @@ def current_preset(upload) -> tuple[Preset, str, str | None]:
         from webapp import controls
 
         if controls.STORE in st.session_state:
-            return controls.current_preset(), "the settings of the main page", None
+            return controls.current_preset(), "the settings of the Restore page", None
     except Exception:  # the main page's store is optional here
         pass
     return Preset(), "the default settings", None
@@ -115,7 +115,7 @@ with c1:
                            help="Ignored when pairing: IMG_1_retouched.jpg pairs with IMG_1.jpg.").strip()
 with c2:
     up_preset = st.file_uploader("Preset (optional)", type=["json"], key="batch_preset",
-                                 help="A preset downloaded from the main page or saved by the command line.")
+                                 help="A preset downloaded from the Restore page or saved by the command line.")
 
 preset, source, preset_error = current_preset(up_preset)
 if preset_error:
@@ -156,7 +156,9 @@ if result is not None and result["key"] != key:
     result = None
 
 if st.button(f"Restore {n_pairs} pair{'s' if n_pairs != 1 else ''}", type="primary",
-             disabled=n_pairs == 0, key="batch_run"):
+             disabled=n_pairs == 0, key="batch_run",
+             help="Restores every pair with the settings named above; the results, a report and a "
+                  "contact sheet come back as one zip."):
     bar = st.progress(0.0, text="Starting...")
 
     def progress(done: int, total: int, rec: dict) -> None:
@@ -182,7 +184,9 @@ if result is not None:
     st.dataframe(rows, hide_index=True, width="stretch")
     st.download_button("Download the results (zip)", result["zip"], file_name="retexture_batch.zip",
                        mime="application/octet-stream", type="primary", key="batch_download",
-                       on_click="ignore")
+                       on_click="ignore",
+                       help="Every restored photo under its retouched file's name, with report.csv, "
+                            "report.json and the contact sheet.")
     if result.get("sheet") is not None:
         with st.container(key="batch_sheet"):
             st.image(result["sheet"], caption="Contact sheet: AI-retouched (left) and restored (right) of each face")
