@@ -6,7 +6,7 @@ headless chromium (as the browser tests do). Run from the repository:
 
 - ``docs/restore-1440x900.png``: the page as it opens on a 1440 x 900 screen;
 - ``docs/restore-1024x768.png``: the same on a 1024 x 768 screen;
-- ``docs/restore-loupe-1440x900.png``: after a click on the cheek, scrolled to the loupe at 200 %.
+- ``docs/restore-loupe-1440x900.png``: after a click on the cheek, scrolled to the loupe (100 %).
 """
 
 from __future__ import annotations
@@ -46,13 +46,11 @@ def main() -> None:
                     box = img.bounding_box()
                     page.mouse.click(box["x"] + 0.53 * box["width"], box["y"] + 0.30 * box["height"])
                     wait_for_app_run(page)
-                    page.locator('[data-testid="stRadio"]').filter(has_text="Zoom").get_by_text(
-                        "200 %", exact=True).click()
-                    wait_for_app_run(page)
                     page.wait_for_timeout(1000)
                     page.get_by_role("heading", name="1:1 loupe").scroll_into_view_if_needed()
-                    page.mouse.wheel(0, -120)
-                    page.wait_for_timeout(500)
+                    page.mouse.move(800, 400)
+                    page.mouse.wheel(0, 350)
+                    page.wait_for_timeout(800)
                     page.screenshot(path=str(DOCS / "restore-loupe-1440x900.png"))
                 page.close()
             browser.close()

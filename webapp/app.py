@@ -2,7 +2,8 @@
 
 Run with ``streamlit run webapp/app.py``. This file only names the pages, in
 the retoucher's words: "Restore" (one pair, looked at closely) and "Batch"
-(many pairs, one zip). Each page is a script in ``webapp/pages/``.
+(many pairs, one zip). Each page is a script in ``webapp/app_pages/`` (a folder
+named ``pages/`` would be listed by Streamlit too, under the files' names).
 """
 
 from __future__ import annotations
@@ -22,6 +23,6 @@ from processing.memory import return_freed_memory  # noqa: E402
 return_freed_memory()  # large blocks go back to the system when freed: closed sessions' photos too
 
 # No icons: the page names are the labels (an emoji needs a font the machine may lack).
-PAGES = [st.Page("pages/restore.py", title="Restore", default=True),
-         st.Page("pages/batch.py", title="Batch", url_path="batch")]
+PAGES = [st.Page("app_pages/restore.py", title="Restore", default=True),
+         st.Page("app_pages/batch.py", title="Batch", url_path="batch")]
 st.navigation(PAGES).run()

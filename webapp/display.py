@@ -171,9 +171,11 @@ def frame_box(image: np.ndarray, window: tuple[int, int, int, int], scale: float
 #: The views of the large picture, in the retoucher's words.
 VIEWS = {"split": "Before / after", "side": "Side by side", "restored": "Restored", "ai": "AI-retouched",
          "original": "Original"}
-#: Long side of the large picture, px: a little more than a 1440 px screen shows beside the
-#: sidebar (its PNG is made at every change: its size is the page's speed). Side by side: 1.5x.
-PICTURE_SIDE = 1200
+#: Long side of the large picture, px: what a 1440 px screen shows beside the sidebar. It is an
+#: overview (pores are judged in the loupe) and its PNG is made and sent at every change: 1000 px
+#: showed new pixels 390 ms after a slider move on a 24 MP pair, 1200 px 440-480 ms
+#: (benchmarks/bench_webapp.py). Side by side: two photos of 3/4 of it.
+PICTURE_SIDE = 1000
 #: Gap between the two photos of the side-by-side view, px.
 SIDE_GAP = 8
 

@@ -1,4 +1,4 @@
-"""The Restore page: one pair, looked at closely (run by ``webapp/pages/restore.py``).
+"""The Restore page: one pair, looked at closely (run by ``webapp/app_pages/restore.py``).
 
 The picture is the largest thing on the page (controls in the sidebar): click
 a spot to see it at 100 % in the loupe below, drag across it to move the
@@ -274,12 +274,13 @@ def picture_section(pair, display_restored, settings, small_plan) -> None:
                             "left out, so they do not come back. Set by 'Blemish protection'.")
     spot = st.session_state[SPOT]
     split = spot["split"]
-    restored = display_restored
+    # Each version at the picture's size first, then composed: the before/after line stays one crisp line.
+    side = display.PICTURE_SIDE * 3 // 4 if view == "side" else display.PICTURE_SIDE
+    restored = display.downscale(display_restored, side)[0]
     if show and uses:
         restored = display.blemish_overlay(restored, small_plan.protection)
-    image, panels = display.compose_view(view, pair.display_original, pair.display_ai, restored, split / 100)
-    image, factor = display.downscale(image, int(display.PICTURE_SIDE * (1.5 if len(panels) > 1 else 1)))
-    panels = tuple((int(round(x0 * factor)), int(round(x1 * factor))) for x0, x1 in panels)
+    image, panels = display.compose_view(view, display.downscale(pair.display_original, side)[0],
+                                         display.downscale(pair.display_ai, side)[0], restored, split / 100)
     window = spot_window(pair.ai.pixels.shape, (spot["x"], spot["y"]), LOUPE_SIDE)
     scale = (panels[0][1] - panels[0][0]) / pair.size[0]
     image = display.mark_spot(image, panels, window, scale)
@@ -326,8 +327,9 @@ def loupe_section(pair, settings, full_plan) -> None:
     The restored crop is the full-size plan applied around the window
     (:func:`processing.loupe.restored_window`): the download's pixels, without
     restoring the whole photo at every change. Each crop is sent at 1:1 and
-    enlarged by the browser pixel for pixel; crops that do not fit side by side
-    go to the next row (a wide one scrolls).
+    enlarged by the browser pixel for pixel. Side by side they are wider than the
+    page at 200 and 400 %: the row scrolls sideways (kept in one row, so the
+    versions stay next to each other).
     """
     st.subheader("1:1 loupe")
     z, k = st.columns([2, 3], vertical_alignment="bottom")
@@ -342,11 +344,12 @@ def loupe_section(pair, settings, full_plan) -> None:
              ("AI-retouched", display.to_display(display.crop(pair.ai.pixels, window))),
              ("Restored", display.to_display(restored))]
     x0, y0, x1, y1 = window
+    more = " Scroll the row sideways, or close the sidebar for room." if zoom > 1 else ""
     k.caption(f"{x1 - x0}x{y1 - y0} px around x {x}, y {y} of the full-size photo, at {zoom * 100} %. "
-              "Click the picture to move it.")
+              f"Click the picture to move it.{more}")
     body = "".join(_crop_html(name, crop, zoom) for name, crop in crops)
     with st.container(key="loupe"):
-        st.html(f'<div style="display:flex;flex-wrap:wrap;gap:8px;overflow-x:auto;padding-bottom:4px">{body}</div>')
+        st.html(f'<div style="display:flex;gap:8px;overflow-x:auto;padding-bottom:4px">{body}</div>')
     with st.expander("Move the loupe with the keyboard"):
         w, h = pair.size
         spot_slider("Loupe centre, across", "x", w - 1, "%d px",

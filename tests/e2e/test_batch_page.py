@@ -49,6 +49,9 @@ def batch_page(browser, app_url):
 def test_batch_page_restores_three_pairs_into_a_zip(batch_page, tmp_path, textured_face):
     page = batch_page
     page.get_by_role("heading", name="Batch").wait_for()
+    # Opened at its own address, the navigation still names the two pages in the retoucher's words.
+    nav = page.locator('[data-testid="stSidebarNav"] a')
+    assert [t.strip() for t in nav.all_inner_texts()] == ["Restore", "Batch"]
     shot(page, "batch_01_empty")
     originals, retouched = write_pairs(tmp_path, textured_face)
     page.locator(".st-key-batch_originals input[type=file]").set_input_files([str(p) for p in originals])
