@@ -124,38 +124,10 @@ def mask_percent(mask: np.ndarray) -> float:
 
 # --- The 1:1 loupe and comparisons ----------------------------------------------------------------
 
-def loupe_window(shape, center: tuple[float, float], size: int) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) of a ``size`` x ``size`` window centred on ``center``,
-    moved inside the image (and shrunk if the image is smaller).
-
-    Parameters
-    ----------
-    shape : tuple
-        Image shape (H, W, ...).
-    center : (x, y)
-        Fractions of the width and height in [0, 1].
-    size : int
-        Window side in pixels.
-    """
-    h, w = shape[:2]
-    sw, sh = min(size, w), min(size, h)
-    cx, cy = float(center[0]) * w, float(center[1]) * h
-    x0 = int(round(min(max(cx - sw / 2, 0), w - sw)))
-    y0 = int(round(min(max(cy - sh / 2, 0), h - sh)))
-    return x0, y0, x0 + sw, y0 + sh
-
-
 def crop(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
     """``image[y0:y1, x0:x1]`` for a window (x0, y0, x1, y1)."""
     x0, y0, x1, y1 = window
     return image[y0:y1, x0:x1]
-
-
-def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
-    """Nearest-neighbour enlargement (each pixel a ``factor`` x ``factor`` block): pores stay crisp."""
-    if factor <= 1:
-        return image
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 def frame_box(image: np.ndarray, window: tuple[int, int, int, int], scale: float,

@@ -60,7 +60,7 @@ def read_gesture(value: dict | None, layout: PictureLayout) -> Gesture | None:
     if not value or not value.get("width") or not value.get("height"):
         return None
     w, h = float(value["width"]), float(value["height"])
-    x1, y1 = float(value.get("x1", value.get("x", 0))), float(value.get("y1", value.get("y", 0)))
+    x1, y1 = float(value.get("x1", 0)), float(value.get("y1", 0))
     x2, y2 = float(value.get("x2", x1)), float(value.get("y2", y1))
     if abs(x2 - x1) > DRAG_PX or abs(y2 - y1) > DRAG_PX:
         return Gesture("drag", end_fraction=min(max(x2 / w, 0.0), 1.0))

@@ -261,9 +261,7 @@ def _uses_blemish(settings) -> bool:
 
 def picture_section(pair, display_restored, settings, small_plan) -> None:
     """The large picture in the chosen view, with the loupe's spot outlined."""
-    if "view" not in st.session_state:
-        st.session_state["view"] = "split"
-    view = st.radio(
+    view = st.radio(  # the first view, "split", is the default
         "View", list(display.VIEWS), format_func=display.VIEWS.get, key="view", horizontal=True,
         help="Before / after: the AI-retouched photo left of the line, the restored one right of it "
              "(drag across the picture to move the line). Side by side: both whole. The other three "
@@ -279,8 +277,9 @@ def picture_section(pair, display_restored, settings, small_plan) -> None:
     restored = display.downscale(display_restored, side)[0]
     if show and uses:
         restored = display.blemish_overlay(restored, small_plan.protection)
-    image, panels = display.compose_view(view, display.downscale(pair.display_original, side)[0],
-                                         display.downscale(pair.display_ai, side)[0], restored, split / 100)
+    original, ai = pairs.remember("picture", (pair.key, side), lambda: (
+        display.downscale(pair.display_original, side)[0], display.downscale(pair.display_ai, side)[0]))
+    image, panels = display.compose_view(view, original, ai, restored, split / 100)
     window = spot_window(pair.ai.pixels.shape, (spot["x"], spot["y"]), LOUPE_SIDE)
     scale = (panels[0][1] - panels[0][0]) / pair.size[0]
     image = display.mark_spot(image, panels, window, scale)
@@ -314,7 +313,7 @@ def picture_section(pair, display_restored, settings, small_plan) -> None:
 
 def _crop_html(name: str, crop: np.ndarray, zoom: int) -> str:
     h, w = crop.shape[:2]
-    src = display.png_data_url(display.encode_png(crop))
+    src = _png(crop)
     return (f'<figure style="margin:0;flex:0 0 auto">'
             f'<figcaption style="font-size:0.85rem;margin-bottom:2px">{html.escape(name)}</figcaption>'
             f'<img alt="{html.escape(name)}" src="{src}" width="{w * zoom}" height="{h * zoom}" '
@@ -496,7 +495,7 @@ def download_buttons(pair):
 
 # --- The page -----------------------------------------------------------------------------------------
 
-def _found_text(pair, edit, settings, full_plan) -> str:
+def _found_text(pair, settings, full_plan) -> str:
     """What the preparation found, in one line: faces, alignment, cut-off, spots kept clean."""
     faces = len(pair.prepared.faces or ())
     parts = [f"{faces} face{'s' if faces != 1 else ''} found" if faces else "no face found"]
@@ -525,16 +524,16 @@ class StatusLine:
             self.slot.expander(said, icon=":material/check:")
 
     def running(self, label: str) -> None:
-        if self.status is None:
-            self.status = self.slot.status(label, state="running")
-        else:
-            self.status.update(label=label, state="running")
+        self._show(label, "running")
 
     def failed(self, label: str) -> None:
+        self._show(label, "error")
+
+    def _show(self, label: str, state: str) -> None:
         if self.status is None:
-            self.status = self.slot.status(label, state="error")
+            self.status = self.slot.status(label, state=state)
         else:
-            self.status.update(label=label, state="error")
+            self.status.update(label=label, state=state)
 
     def done(self, label: str, details: list[str]) -> None:
         """``label`` holds no file names (no Markdown to escape); ``details`` are escaped lines."""
@@ -591,7 +590,8 @@ def main():
     fake = picture.take_fake_gesture()  # logic tests' clicks (the browser's come through _on_picture)
     if fake is not None and st.session_state.get(LAYOUT) is not None:
         apply_gesture(picture.read_gesture(fake, st.session_state[LAYOUT]))
-    pairs.set_recipe(pairs.Recipe(uploads, mask_recipe, preset, (spot["x"], spot["y"])))  # what the download buttons make
+    # What the download buttons make (the comparison's crop sits on the loupe's spot).
+    pairs.set_recipe(pairs.Recipe(uploads, mask_recipe, preset, (spot["x"], spot["y"])))
     try:
         if not pairs.has_full_plan(pair, edit, settings):
             status.running(STAGES["plan"])
@@ -603,7 +603,7 @@ def main():
         status.failed("The restore could not be made")
         st.error(display.plain(str(exc)))
         return
-    found = _found_text(pair, edit, settings, full_plan)
+    found = _found_text(pair, settings, full_plan)
     st.session_state[SAID] = {uploads.key: found}
     status.done(found, details)
     display_restored = display.to_display(restored_small)

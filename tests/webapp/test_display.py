@@ -22,7 +22,6 @@ def test_compositions_and_png():
     assert (c[:, :9] == 0).all() and (c[:, 11:] == 200).all()
     sbs = display.side_by_side([a, b[:8]], gap=4)
     assert sbs.shape == (10, 44, 3)
-    assert display.enlarge(a, 3).shape == (30, 60, 3)
     png = display.encode_png(b)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert display.png_data_url(png).startswith("data:image/png;base64,")
@@ -82,8 +81,10 @@ def test_mask_tint_and_percent():
 
 
 def test_loupe_window_stays_inside_the_image():
-    assert display.loupe_window((1000, 2000, 3), (0.99, 0.01), 256) == (2000 - 256, 0, 2000, 256)
-    assert display.loupe_window((100, 120), (0.5, 0.5), 256) == (0, 0, 120, 100)
+    from processing.comparison import spot_window  # the loupe's window and the comparison's crop
+
+    assert spot_window((1000, 2000, 3), (1980, 10), 256) == (2000 - 256, 0, 2000, 256)
+    assert spot_window((100, 120), (60, 50), 256) == (0, 0, 120, 100)
 
 
 def test_views_place_each_version_where_their_panels_say():
