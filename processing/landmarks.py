@@ -91,6 +91,8 @@ MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff
 
 # Named landmarks used for geometry (subject's left/right).
 FOREHEAD_TOP = 10
+MID_FOREHEAD = 151
+BROWS_MIDDLE = 9
 CHIN = 152
 NOSE_TIP = 1
 RIGHT_IRIS_CENTER = 468

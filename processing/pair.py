@@ -110,10 +110,12 @@ class PreparedPair:
 
     def with_mask_settings(self, forehead: float, feather: float) -> "PreparedPair":
         """The automatic mask redrawn with another forehead extension and feather
-        (fractions of the face height), from the faces already found."""
+        (fractions of the face height), from the faces already found; it stops
+        where the retouched image stops looking like each face's skin (hair)."""
         from processing.skin_mask import skin_mask_from_landmarks
 
-        proposal = skin_mask_from_landmarks(self.landmarks, self.retouched.pixels.shape, forehead, feather)
+        pixels = self.retouched.pixels
+        proposal = skin_mask_from_landmarks(self.landmarks, pixels.shape, forehead, feather, image=pixels)
         return dataclasses.replace(self, skin_mask=proposal.mask, faces=proposal.faces,
                                    mask_source="auto", mask_message=proposal.message)
 

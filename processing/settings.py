@@ -273,8 +273,9 @@ class MaskSettings(Section):
 
     section = "mask"
     forehead: float = setting(0.25, 0.0, 0.6, "of the face height", "Forehead extension",
-                              "Face landmarks stop below the hairline: this raises the top of the mask by a "
-                              "fraction of the face height. Trim what spills into the hair with the erase brush.",
+                              "Face landmarks stop below the hairline: this raises the top of the mask by up to "
+                              "a fraction of the face height. The mask stops earlier where hair covers the "
+                              "forehead; trim what still spills into the hair with the erase brush.",
                               step=0.01)
     feather: float = setting(0.04, 0.0, 0.2, "of the face height", "Feather",
                              "Softness of the mask's edge, as a fraction of the face height. A wider feather "

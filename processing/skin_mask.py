@@ -1,10 +1,15 @@
-"""Automatic skin mask: the face, minus eyes, brows, mouth and nostrils.
+"""Automatic skin mask: the face, minus eyes, brows, mouth and nostrils, and minus hair.
 
 For each face found by :mod:`processing.landmarks` the mask is the Face Mesh
 face oval, with its upper part raised towards the hairline (Face Mesh stops
 short of it), minus the eyes (with a margin for lids and lashes), the brows,
 the whole mouth and the nostrils. The edge is feathered by a blur whose width
 follows the face size, so a group photo gets the same look on every face.
+
+Given the picture, each face's polygons are then multiplied by how much the
+picture looks like that face's own skin (:mod:`processing.skin_likeness`):
+a fringe over the forehead, a beard or glasses frames drop out, so the
+forehead extension is an upper bound that stops at the hair.
 
 Everything is computed as polygons in full-resolution pixel coordinates first;
 rasterizing happens only inside each face's box, at a reduced scale when the
@@ -20,6 +25,7 @@ import numpy as np
 
 from processing import landmarks as lm
 from processing.memory import sparse_zeros
+from processing.skin_likeness import LikenessRegions, likeness_on_grid, skin_likeness
 
 #: Outward margins of the holes, as fractions of the face height (chin to mesh top).
 EYE_MARGIN = 0.035
@@ -30,6 +36,11 @@ NOSTRIL_MARGIN = 0.008
 MIN_RASTER_SIDE = 400
 #: Gaussian sigma (px, at raster scale) above which we shrink the raster instead.
 RASTER_SIGMA = 3.0
+#: Inset of the inner face (where hair is rare) from the oval, fraction of the face height.
+INNER_INSET = 0.08
+#: The cheeks' skin samples end this far below the nose tip (fraction of the
+#: face height, about the upper lip): above most beards, and enough skin.
+CHEEK_SAMPLE_DROP = 0.15
 #: Sigma of a Gaussian whose 10 %-90 % edge ramp is 1 px wide.
 _RAMP_PER_SIGMA = 2.563
 
@@ -142,6 +153,18 @@ def _hull(points: np.ndarray) -> np.ndarray:
     return cv2.convexHull(np.asarray(points, np.float32)).reshape(-1, 2)
 
 
+def _face_axes(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Middle of the eye line, the face's up (chin to mesh top) and its subject's
+    right-to-left direction square to up, from Face Mesh points (float64)."""
+    pts = np.asarray(pts, np.float64)
+    up = pts[lm.FOREHEAD_TOP] - pts[lm.CHIN]
+    up /= max(np.linalg.norm(up), 1e-6)
+    across = pts[lm.LEFT_EYE_OUTER] - pts[lm.RIGHT_EYE_OUTER]
+    across -= np.dot(across, up) * up
+    across /= max(np.linalg.norm(across), 1e-9)
+    return (pts[lm.LEFT_EYE_OUTER] + pts[lm.RIGHT_EYE_OUTER]) / 2, up, across
+
+
 # --------------------------------------------------------------------------
 # Face polygons
 # --------------------------------------------------------------------------
@@ -165,12 +188,7 @@ def face_mask(face: lm.FaceLandmarks, shape: tuple[int, int], forehead: float = 
     idx = lm.polygon_indices()
     pts = np.asarray(face.points, np.float32)
     height = face.height
-    up = face.up.astype(np.float64)
-    # Subject's right -> left across the face, square to `up`.
-    across = (pts[lm.LEFT_EYE_OUTER] - pts[lm.RIGHT_EYE_OUTER]).astype(np.float64)
-    across -= np.dot(across, up) * up
-    across /= max(np.linalg.norm(across), 1e-9)
-    eye_line = (pts[lm.LEFT_EYE_OUTER] + pts[lm.RIGHT_EYE_OUTER]).astype(np.float64) / 2
+    eye_line, up, across = _face_axes(pts)
 
     def rise(p):  # height above the eye line, px
         return (np.asarray(p, np.float64) - eye_line) @ up
@@ -224,6 +242,36 @@ def face_mask(face: lm.FaceLandmarks, shape: tuple[int, int], forehead: float = 
     return FaceMask(oval=oval, holes=holes, regions=regions, bbox=bbox, landmarks=pts, height=height)
 
 
+def likeness_regions(face: FaceMask) -> LikenessRegions:
+    """Where a face's own skin is sampled for :mod:`processing.skin_likeness`.
+
+    Samples: each cheek region down to :data:`CHEEK_SAMPLE_DROP` below the
+    nose tip (below any fringe, above most beards) without its outer third
+    (where hair or background may reach), and a strip up the middle of the
+    forehead from between the brows (Face Mesh point 9) to mid-forehead (point
+    151), 0.14 face heights wide. Left out of them: the holes. Inner face,
+    where the cut is lenient: the oval inset by :data:`INNER_INSET` of the
+    face height, below the eye line.
+    """
+    pts = np.asarray(face.landmarks, np.float64)
+    eye_line, up, across = _face_axes(pts)
+    low_end = eye_line + ((pts[lm.NOSE_TIP] - eye_line) @ up - CHEEK_SAMPLE_DROP * face.height) * up
+    samples = []
+    for name, sign in (("left_cheek", 1.0), ("right_cheek", -1.0)):
+        poly = clip_polygon(face.regions[name], low_end, up)
+        if len(poly) < 3:
+            continue
+        reach = sign * ((poly - eye_line) @ across)  # outwards from the nose, px
+        near, far = reach.min(), reach.max()
+        cut = eye_line + sign * (near + 2.0 / 3.0 * (far - near)) * across
+        samples.append(clip_polygon(poly, cut, -sign * across))
+    low, high = pts[lm.BROWS_MIDDLE], pts[lm.MID_FOREHEAD]
+    half = 0.07 * face.height * across
+    samples.append(np.array([low - half, low + half, high + half, high - half], np.float32))
+    inner = clip_polygon(grow_polygon(face.oval, -INNER_INSET * face.height), eye_line, -up)
+    return LikenessRegions(samples=samples, exclude=list(face.holes.values()), inner=[inner])
+
+
 # --------------------------------------------------------------------------
 # Raster
 # --------------------------------------------------------------------------
@@ -248,9 +296,11 @@ def _boxes_touch(a, b) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def _face_tile(face: FaceMask, shape, feather_px: float):
+def _face_tile(face: FaceMask, shape, feather_px: float, image=None):
     """Feathered mask of one face over its padded box, possibly at reduced scale.
 
+    With ``image``, the tile is multiplied by the face's skin likeness in it
+    (:mod:`processing.skin_likeness`): hair, beard, frames are cut out.
     Returns the tile and the box (x0, y0, x1, y1) in full-res pixels that it
     covers; resize the tile to the box size to use it.
     """
@@ -275,16 +325,19 @@ def _face_tile(face: FaceMask, shape, feather_px: float):
         s = sigma * sx
         k = 2 * int(np.ceil(3 * s)) + 1
         tile = cv2.GaussianBlur(tile, (k, k), s, borderType=cv2.BORDER_CONSTANT)
+    if image is not None:
+        likeness, factor = skin_likeness(image, (x0, y0, x1, y1), face.height, likeness_regions(face))
+        tile *= likeness_on_grid(likeness, factor, (sw, sh), (sx, sy))
     return tile, (x0, y0, x1, y1)
 
 
-def _paint_face(mask: np.ndarray, face: FaceMask, feather_px: float, keep_max: bool) -> tuple:
+def _paint_face(mask: np.ndarray, face: FaceMask, feather_px: float, keep_max: bool, image=None) -> tuple:
     """Write one face's feathered mask into ``mask`` (in place); returns its box.
 
     ``keep_max`` takes the maximum with what is there (overlapping faces);
     otherwise the box is overwritten, which saves a full-res pass.
     """
-    tile, box = _face_tile(face, mask.shape, feather_px)
+    tile, box = _face_tile(face, mask.shape, feather_px, image)
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return box
@@ -325,6 +378,7 @@ def propose_skin_mask(image, forehead: float = 0.25, feather: float = 0.04) -> S
     forehead : float
         Extend the forehead above the Face Mesh top by this fraction of the
         face height (Face Mesh stops short of the hairline). 0 disables it.
+        An upper bound: the mask stops earlier where hair covers the forehead.
     feather : float
         Width of the soft edge, as a fraction of the face height.
 
@@ -334,11 +388,11 @@ def propose_skin_mask(image, forehead: float = 0.25, feather: float = 0.04) -> S
         A face-less photo gives an all-zero mask and says so: not an error.
     """
     image = _check_image(image)
-    return skin_mask_from_landmarks(lm.detect_faces(image), image.shape[:2], forehead, feather)
+    return skin_mask_from_landmarks(lm.detect_faces(image), image.shape[:2], forehead, feather, image=image)
 
 
 def skin_mask_from_landmarks(found: list, shape, forehead: float = 0.25,
-                             feather: float = 0.04) -> SkinMaskProposal:
+                             feather: float = 0.04, image=None) -> SkinMaskProposal:
     """The skin mask of faces already found (:func:`processing.landmarks.detect_faces`).
 
     Finding faces is the slow part; a new forehead or feather only redraws.
@@ -350,17 +404,28 @@ def skin_mask_from_landmarks(found: list, shape, forehead: float = 0.25,
         Size of the image the landmarks are in, px.
     forehead, feather : float
         Fractions of the face height, as in :func:`propose_skin_mask`.
+    image : ndarray, optional
+        The picture the landmarks were found in (as :func:`propose_skin_mask`
+        takes it). With it, each face's mask stops where the picture stops
+        looking like that face's skin (:mod:`processing.skin_likeness`): hair
+        over the forehead, a beard, glasses frames. Without it, the mask is the
+        landmarks' polygons alone (the upper bound of the mask with it).
     """
     if forehead < 0 or feather < 0:
         raise ValueError(f"forehead and feather must be >= 0 (got {forehead}, {feather}).")
     shape = tuple(shape[:2])
+    if image is not None:
+        image = _check_image(image)
+        if image.shape[:2] != shape:
+            raise ValueError(f"The image is {image.shape[1]}x{image.shape[0]} but the landmarks' "
+                             f"shape is {shape[1]}x{shape[0]}.")
     faces = [face_mask(f, shape, forehead) for f in found]
     mask = sparse_zeros(shape, np.float32)  # resident only around the faces
     painted: list[tuple[int, int, int, int]] = []
     for face in faces:
         tile_box = _padded_box(face, shape, feather * face.height)
         overlaps = any(_boxes_touch(tile_box, b) for b in painted)
-        painted.append(_paint_face(mask, face, feather * face.height, keep_max=overlaps))
+        painted.append(_paint_face(mask, face, feather * face.height, keep_max=overlaps, image=image))
     if not faces:
         message = "No face found: paint the skin mask by hand."
     elif len(faces) == 1:

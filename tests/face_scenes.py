@@ -85,6 +85,88 @@ def five_percent_face(where):
     return canvas
 
 
+#: Where hair is and is not in the pictures below (x, y of the 512 px astronaut).
+FOREHEAD_FILL = ((226, 82), (54, 46))  # centre and half axes of the upper half-ellipse repainted as skin
+BROW_LINE = 86  # the brows' tops are at y 86-90 between x 200 and 255
+
+
+def bald_forehead(image=None) -> np.ndarray:
+    """The astronaut with her fringe repainted as plain forehead skin.
+
+    The upper half of an ellipse over the forehead (``FOREHEAD_FILL``, down to
+    y 82, just above the brows) is filled with the median colour of the skin
+    between her brows, a faint darkening upwards and fine noise (sigma 3
+    levels), with a soft 1.5 px edge. The hair at the temples and above the
+    ellipse is left as it is.
+    """
+    a = astronaut() if image is None else image
+    colour = np.median(a[82:88, 220:230].reshape(-1, 3), axis=0).astype(np.float32)
+    h, w = a.shape[:2]
+    yy = np.mgrid[0:h, 0:w][0].astype(np.float32)
+    (cx, cy), axes = FOREHEAD_FILL
+    region = np.zeros((h, w), np.uint8)
+    cv2.ellipse(region, (cx, cy), axes, 0, 180, 360, 1, -1)
+    noise = cv2.GaussianBlur(np.random.default_rng(0).normal(0, 3, (h, w)).astype(np.float32), (0, 0), 0.8)
+    fill = colour * (1.0 - 0.002 * np.maximum(0, cy - yy))[..., None] + noise[..., None]
+    soft = cv2.GaussianBlur(region.astype(np.float32), (0, 0), 1.5)[..., None]
+    return np.clip(a * (1 - soft) + fill * soft, 0, 255).astype(np.uint8)
+
+
+def fringe_of_strands(image=None) -> tuple[np.ndarray, np.ndarray]:
+    """Eight dark brown curved strands drawn down the bald forehead.
+
+    Strands 2, 3 and 4 px thick (anti-aliased), 9 px apart with skin between,
+    from y 38 down to y 66-73, each swaying sideways as it falls.
+
+    Returns
+    -------
+    picture : ndarray, uint8, (512, 512, 3)
+    cores : ndarray, bool, (512, 512)
+        The strands' centre lines, 1 px wide.
+    """
+    out = bald_forehead() if image is None else image.copy()
+    cores = np.zeros(out.shape[:2], np.uint8)
+    t = np.linspace(0.0, 1.0, 20)
+    for i, x in enumerate(range(192, 262, 9)):
+        bottom = 66 + (5 * i) % 8
+        xs = x + 8 * np.sin(2.2 * t + i) * t + 10 * t - 5
+        ys = 38 + (bottom - 38) * t
+        line = np.round(np.stack([xs, ys], axis=1)).astype(np.int32)
+        cv2.polylines(out, [line], False, (70, 45, 28), 2 + i % 3, lineType=cv2.LINE_AA)
+        cv2.polylines(cores, [line], False, 1, 1, lineType=cv2.LINE_8)
+    return out, cores.astype(bool)
+
+
+def glasses_and_beard(image=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Near-black glasses frames (3 px) round the eyes and a short dark beard on the chin.
+
+    Returns the picture and the frames' and the beard's pixels (bool masks).
+    """
+    out = (astronaut() if image is None else image).copy()
+    frames = np.zeros(out.shape[:2], np.uint8)
+    for cx in (203, 247):
+        cv2.ellipse(frames, (cx, 102), (17, 11), 0, 0, 360, 1, 3, lineType=cv2.LINE_AA)
+    cv2.line(frames, (220, 100), (230, 100), 1, 3)
+    out[frames > 0] = (30, 25, 25)
+    beard = np.zeros(out.shape[:2], np.uint8)
+    cv2.ellipse(beard, (222, 168), (32, 16), 0, 0, 360, 1, -1)
+    beard[:158] = 0
+    hairs = out.copy()
+    rng = np.random.default_rng(2)
+    for _ in range(900):  # short dark hairs, mostly downwards
+        x, y = int(rng.integers(188, 256)), int(rng.integers(155, 186))
+        if beard[y, x]:
+            cv2.line(hairs, (x, y), (x + int(rng.integers(-2, 3)), y + int(rng.integers(1, 4))), (45, 32, 24), 1)
+    out[beard > 0] = hairs[beard > 0]
+    return out, frames.astype(bool), beard.astype(bool)
+
+
+def toned(image: np.ndarray) -> np.ndarray:
+    """Brighter (gamma 0.85) and warmer (green x 0.97, blue x 0.88), without clipping."""
+    x = image.astype(np.float32) * np.array([1.0, 0.97, 0.88], np.float32) / 255
+    return np.clip(255 * x ** 0.85 + 0.5, 0, 255).astype(np.uint8)
+
+
 FIVE_PERCENT_PLACES = [(40, 40), (700, 450), (1400, 900)]
 
 #: Name -> picture, for the pictures whose legacy landmarks are on record.

@@ -54,6 +54,7 @@ def _turn_points(points: np.ndarray, k: int, shape) -> np.ndarray:
 
 
 def _mask(points: np.ndarray, shape) -> np.ndarray:
+    """The landmarks' polygons alone (no picture, so no hair cut): the landmarker's geometry."""
     face = FaceLandmarks(points, landmarks._bbox(points, shape[1], shape[0]), 1.0, 0.0)
     return skin_mask_from_landmarks([face], shape, 0.25, 0.04).mask > 0.5
 

@@ -129,6 +129,24 @@ def test_demo_pair_is_deterministic_and_smoothed():
     assert np.array_equal(read_image(o_bytes).pixels, o)
 
 
+def test_the_automatic_mask_and_its_redraw_stop_at_hair():
+    """The pair's mask is measured on the retouched image, and so is its redraw with other settings."""
+    import skimage.data
+
+    from processing.pipeline import prepare_pair
+    from processing.settings import Preset
+    from processing.skin_mask import propose_skin_mask
+
+    retouched = skimage.data.astronaut()
+    fringe, cheek = (55, 224), (125, 197)  # (y, x): a lock of her fringe, her cheek
+    pair = prepare_pair(retouched, retouched, "auto", Preset(align=False))
+    np.testing.assert_array_equal(pair.skin_mask, propose_skin_mask(retouched).mask)
+    assert pair.skin_mask[fringe] <= 0.2 and pair.skin_mask[cheek] > 0.9
+    taller = pair.with_mask_settings(0.4, 0.02)
+    assert taller.skin_mask[fringe] <= 0.2 and taller.skin_mask[cheek] > 0.9
+    assert taller.faces[0].oval[:, 1].min() < pair.faces[0].oval[:, 1].min()  # the bound moved up
+
+
 def test_a_reduced_copy_can_reuse_the_reduced_photos_of_another_mask():
     o, a = _blemished_pair()
     first = np.zeros(a.shape[:2], np.float32)

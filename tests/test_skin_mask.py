@@ -17,9 +17,11 @@ import pytest
 import skimage.data
 from skimage.measure import points_in_poly
 
-from tests.face_scenes import face_crop, group_photo, textured_canvas
-from processing.skin_mask import (FaceMask, SkinMaskProposal, clip_polygon, grow_polygon, propose_skin_mask,
-                                  skin_mask_from_landmarks)
+from tests.face_scenes import (BROW_LINE, bald_forehead, face_crop, fringe_of_strands, glasses_and_beard,
+                               group_photo, textured_canvas, toned)
+from processing.landmarks import detect_faces
+from processing.skin_mask import (FaceMask, SkinMaskProposal, clip_polygon, grow_polygon,
+                                  propose_skin_mask, skin_mask_from_landmarks)
 
 SKIN = {
     "right_cheek": (197, 125),  # picture's left cheek, between nose and jaw, at nose height
@@ -35,6 +37,13 @@ NOT_SKIN = {
     "mouth": (222, 146),        # teeth, centre of the open smile
 }
 FACE_CENTER = (224, 124)        # nose, roughly the middle of the face
+#: In her fringe (x 185-265, y 42-78): locks dark and blond, all painted as
+#: skin by the landmarks' forehead extension (mask >= 0.98 there).
+FRINGE = [(205, 55), (224, 55), (224, 68), (245, 62), (210, 72), (255, 70), (235, 48), (195, 62)]
+#: Forehead skin between the fringe's lowest tips (y ~ 79) and the brows (y ~ 87).
+BELOW_FRINGE = [(212, 81), (216, 82), (224, 82), (230, 83), (222, 85)]
+#: Forehead centre and cheeks, for the faces without hair over them.
+SKIN_CENTRE = [(197, 125), (255, 126), (224, 82), (226, 95), (222, 168)]
 ASTRONAUT_SIZE = 512
 
 
@@ -46,6 +55,12 @@ def astronaut():
 @pytest.fixture(scope="module")
 def astronaut_proposal(astronaut):
     return propose_skin_mask(astronaut)
+
+
+@pytest.fixture(scope="module")
+def astronaut_polygons(astronaut):
+    """The landmarks' polygons alone: the mask before the hair cut."""
+    return skin_mask_from_landmarks(detect_faces(astronaut), astronaut.shape)
 
 
 def _check_points(mask, transform=lambda x, y: (x, y)):
@@ -144,6 +159,8 @@ def test_input_types(astronaut, astronaut_proposal, convert):
 def test_bad_input():
     with pytest.raises(ValueError):
         propose_skin_mask(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(ValueError, match="landmarks' shape"):
+        skin_mask_from_landmarks([], (10, 10), image=np.zeros((10, 12, 3), np.uint8))
 
 
 # --------------------------------------------------------------------------
@@ -272,20 +289,20 @@ def test_polygon_helpers():
 
 @pytest.mark.parametrize("feather", [0.0, 0.04])
 def test_polygons_and_raster_agree(astronaut, feather):
-    p = propose_skin_mask(astronaut, feather=feather)
+    # Without the picture the mask is the polygons alone (the hair cut aside).
+    found = detect_faces(astronaut)
+    p = skin_mask_from_landmarks(found, astronaut.shape, 0.25, feather)
     face = p.faces[0]
     assert abs(polygon_area(face.oval) - abs(cv2.contourArea(face.oval))) < 1e-2
     expected = _skin_area(face)
     measured = float((p.mask >= 0.5).sum())
     assert abs(measured - expected) / expected < 0.03, (measured, expected)
-    # Redrawn from the landmarks already found, the mask is the proposal's.
-    from processing.landmarks import detect_faces
-
-    again = skin_mask_from_landmarks(detect_faces(astronaut), astronaut.shape, 0.25, feather)
-    np.testing.assert_array_equal(again.mask, p.mask)
+    # Redrawn from the landmarks already found, with the picture, the mask is the proposal's.
+    again = skin_mask_from_landmarks(found, astronaut.shape, 0.25, feather, image=astronaut)
+    np.testing.assert_array_equal(again.mask, propose_skin_mask(astronaut, feather=feather).mask)
 
 
-def test_region_masks(astronaut_proposal, astronaut):
+def test_region_masks(astronaut_proposal, astronaut_polygons, astronaut):
     regions = region_masks(astronaut_proposal.faces, astronaut.shape)
     assert set(regions) == {"forehead", "left_cheek", "right_cheek", "nose", "chin"}
     total = np.zeros(astronaut.shape[:2], int)
@@ -293,10 +310,111 @@ def test_region_masks(astronaut_proposal, astronaut):
         assert m.dtype == bool and m.any(), name
         total += m
     assert (total > 1).mean() < 0.002  # regions do not overlap (shared edges aside)
-    assert (astronaut_proposal.mask[total > 0] > 0.3).mean() > 0.97  # and lie on skin
+    # They lie on the polygons' skin; the forehead region also holds her fringe, which the hair cut removes.
+    assert (astronaut_polygons.mask[total > 0] > 0.3).mean() > 0.97
     for name, point in [("forehead", SKIN["forehead"]), ("chin", SKIN["chin"]),
                         ("left_cheek", SKIN["left_cheek"]), ("right_cheek", SKIN["right_cheek"])]:
         assert regions[name][point[1], point[0]], name
+
+
+# --------------------------------------------------------------------------
+# Hair: the mask stops where the picture stops looking like the face's skin
+# --------------------------------------------------------------------------
+
+def _masks(picture):
+    """The landmarks' polygons alone, and the mask cut to the skin, for one face."""
+    found = detect_faces(picture)
+    assert len(found) == 1
+    before = skin_mask_from_landmarks(found, picture.shape)
+    after = skin_mask_from_landmarks(found, picture.shape, image=picture)
+    return before.mask, after.mask, before.faces[0]
+
+
+def _inner(face: FaceMask, shape) -> np.ndarray:
+    """The oval inset by 6 % of the face height: none of her temple hair nor the background."""
+    inner = np.zeros(shape[:2], np.uint8)
+    cv2.fillPoly(inner, [np.round(grow_polygon(face.oval, -0.06 * face.height)).astype(np.int32)], 1)
+    return inner.astype(bool)
+
+
+def test_astronaut_fringe_is_cut(astronaut_proposal, astronaut_polygons):
+    before, after = astronaut_polygons.mask, astronaut_proposal.mask
+    for x, y in FRINGE:
+        assert before[y, x] > 0.9, f"{(x, y)} was not in the landmarks' mask to begin with"
+        assert after[y, x] <= 0.2, f"hair at {(x, y)} is still in the mask: {after[y, x]:.2f}"
+    for x, y in BELOW_FRINGE + SKIN_CENTRE:
+        assert after[y, x] >= 0.8 and after[y, x] >= before[y, x] - 0.05, (x, y, after[y, x], before[y, x])
+    # The cut only takes away; most of what it takes is above the fringe's lowest tips.
+    assert (after <= before + 1e-6).all()
+    removed = before - after
+    assert removed[:BROW_LINE - 7].sum() > 0.6 * removed.sum()
+
+
+@pytest.mark.parametrize("forehead", [0.0, 0.25, 0.4])
+def test_forehead_setting_is_an_upper_bound(astronaut, forehead):
+    found = detect_faces(astronaut)
+    bound = skin_mask_from_landmarks(found, astronaut.shape, forehead).mask
+    mask = skin_mask_from_landmarks(found, astronaut.shape, forehead, image=astronaut).mask
+    assert (mask <= bound + 1e-6).all() and mask.sum() < bound.sum()
+    for x, y in FRINGE:
+        assert mask[y, x] <= 0.2
+
+
+def test_a_fringe_of_dark_strands_is_cut():
+    picture, cores = fringe_of_strands()
+    before, after, _ = _masks(picture)
+    on = cores & (before > 0.5)
+    assert on.sum() > 150
+    assert after[on].mean() <= 0.2, after[on].mean()
+    # The skin between the lowest strands (y <= 73) and the brows stays.
+    for x, y in BELOW_FRINGE:
+        assert after[y, x] >= 0.8, (x, y, after[y, x])
+
+
+@pytest.mark.parametrize("look", ["as is", "brighter and warmer"])
+def test_a_face_without_hair_over_it_keeps_its_skin(look):
+    picture = bald_forehead() if look == "as is" else toned(bald_forehead())
+    before, after, face = _masks(picture)
+    inner = _inner(face, picture.shape)
+    assert after[inner].sum() >= 0.96 * before[inner].sum(), after[inner].sum() / before[inner].sum()
+    # Cheeks, forehead centre, chin, and the repainted forehead up to the extension's top.
+    for x, y in SKIN_CENTRE + [(224, 55), (205, 65), (245, 65)]:
+        assert after[y, x] >= 0.95, (x, y, after[y, x])
+
+
+def _lit(look: str) -> np.ndarray:
+    picture = bald_forehead().astype(np.float32)
+    yy, xx = np.mgrid[0:512, 0:512].astype(np.float32)
+    if look == "shadow on a cheek":  # the picture's left cheek at 55 %
+        picture *= (1 - 0.45 * np.exp(-((xx - 200) / 22) ** 2 - ((yy - 130) / 30) ** 2))[..., None]
+    elif look == "side light":  # the picture's right half at 40 %
+        t = np.clip((xx - 215) / 40, 0, 1)
+        picture *= (1 - 0.6 * t * t * (3 - 2 * t))[..., None]
+    elif look == "darker skin":
+        picture *= np.array([0.5, 0.42, 0.36], np.float32)
+    else:
+        return cv2.cvtColor(bald_forehead(), cv2.COLOR_RGB2GRAY)
+    return np.clip(picture, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("look", ["shadow on a cheek", "side light", "darker skin", "gray"])
+def test_shadows_darker_skin_and_gray_keep_the_skin(look):
+    picture = _lit(look)
+    before, after, face = _masks(picture)
+    inner = _inner(face, picture.shape)
+    assert after[inner].sum() >= 0.96 * before[inner].sum(), after[inner].sum() / before[inner].sum()
+    for x, y in SKIN_CENTRE:
+        assert after[y, x] >= 0.9, (x, y, after[y, x])
+
+
+def test_glasses_frames_and_a_beard_are_cut():
+    picture, frames, beard = glasses_and_beard()
+    before, after, _ = _masks(picture)
+    for part in (frames, beard):
+        on = part & (before > 0.5)
+        assert on.sum() > 100 and after[on].mean() <= 0.2, after[on].mean()
+    for x, y in SKIN["right_cheek"], SKIN["left_cheek"], SKIN["forehead"]:
+        assert after[y, x] >= 0.9, (x, y, after[y, x])
 
 
 # --------------------------------------------------------------------------
