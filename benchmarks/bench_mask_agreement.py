@@ -1,7 +1,8 @@
 """How closely the landmarker's skin masks follow the legacy landmarker's.
 
 Prints, per recorded face, the intersection over union of the default skin
-mask (forehead 25 %, feather 4 %, thresholded at one half) drawn from the
+mask's polygons (forehead 25 %, feather 4 %, thresholded at one half, without
+the picture's hair cut: the landmarks' geometry only) drawn from the
 current landmarks and from the legacy Face Mesh graphs' (mediapipe 0.10.21,
 ``tests/data/legacy_landmarks.npz``), and, as the yardstick measured on the
 same record, how well each landmarker agrees with itself when the photo is
