@@ -2,7 +2,11 @@
 
 A removed spot shows as a strong, local change of the low-pass tone between the
 original and the AI image: ``G_s(O - A)`` stands out from its surroundings
-(``G_4s``) by many times the typical skin-texture difference. Grafting the
+(``G_4s``) by many times the typical skin-texture difference. Both the
+luminance and the redness (R - G) are searched: a spot the AI healed was
+darker and redder than the skin, while the pores it smoothed away change the
+luminance only, so redness finds faint spots that luminance alone confuses
+with texture. Grafting the
 original's high band there would bring the spot back as a ghost (its edges live
 in the high band), so the graft weight goes to 0 there, fading smoothly.
 """
@@ -16,21 +20,28 @@ import numpy as np
 
 from processing.boxes import grow_box
 from processing.dtypes import to_float
-from processing.filters import enlarge_rows, gaussian_blur, luminance
+from processing.filters import REC709, enlarge_rows, gaussian_blur, low_pass, luminance
 from processing.luminosity import smoothstep
 from processing.row_bands import band_height, crop_mask, weight_box, weight_rows
 
 # Detection works on a copy whose long side is at most this: a blemish of
 # 4-8 px at 2 MP is 15-30 px at 24 MP, still several pixels after reduction.
 DETECT_MAX_SIDE = 2400
+#: Smallest core of a removed spot across, as a fraction of the image's long
+#: side (at least 2.75 px): a blemish is a few pixels across on a web image and a
+#: dozen on a 24 MP file, while chance peaks of smoothed-away texture are a pixel or two.
+MIN_CORE_FRACTION = 0.002
 
 
 def blemish_threshold(sensitivity: float) -> float:
     """Robust z-score above which a tone change counts as a removed blemish.
 
-    ``sensitivity`` as a fraction (0.01-1): 0.5 gives z = 5, 1.0 z = 2.5, 0.1 z = 10.
+    ``sensitivity`` as a fraction (0.01-1): 0.5 gives z = 3, 1.0 z = 1.5, 0.1 z = 15.
+    The score counts luminance and redness and is measured against the skin's
+    local spread (:func:`_spot_score`); at z = 3 pairs with no removed spot
+    mark none of their clean skin (cores smaller than MIN_CORE_FRACTION do not count).
     """
-    return 2.5 / max(float(sensitivity), 0.01)
+    return 1.5 / max(float(sensitivity), 0.01)
 
 
 @dataclass
@@ -41,6 +52,7 @@ class ToneChange:
     """
 
     diff: np.ndarray            # float32 (h, w), reduced by ``f``
+    redness: np.ndarray | None  # float32 (h, w): (R - G) of original - AI; None for gray
     mask: np.ndarray            # float32 (h, w), the mask reduced the same way
     f: int                      # reduction factor
     box: tuple[int, int, int, int]   # (y0, y1, x0, x1) of the full image it covers
@@ -114,7 +126,9 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     """The change to search for removed blemishes in, or None for an empty mask.
 
     ``halo`` (px) of context around the mask's box: four times the widest
-    blur plus margin a search will use.
+    blur plus margin a search will use. The AI image's smooth gain per channel
+    (its tone and colour work, over 5 % of the long side) is undone before
+    the difference is taken.
     """
     box = weight_box(mask, ai.shape)
     if box is None:
@@ -132,8 +146,123 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
         m_small = _reduced_mask(m, f, hh, ww)
     else:
         m_small = weight_rows(m, 0, y1 - y0, 0, x1 - x0)
-    diff = luminance(to_float(o)) - luminance(to_float(a))
-    return ToneChange(diff, m_small, f, (y0, y1, x0, x1), (h, w))
+    of, af = to_float(o), to_float(a)
+    if of.ndim == 2 or of.shape[2] < 3:
+        return ToneChange(luminance(of) - luminance(af), None, m_small, f, (y0, y1, x0, x1), (h, w))
+    of, af = of[..., :3], af[..., :3]
+    # A channel the AI's brightening clipped lost its texture there, peaks
+    # first: the pores' tops would look like spots. Such channels are left out
+    # where they clip (within half a level of white or black).
+    ok = ((af < 1 - 0.5 / 255) & (af > 0.5 / 255)).astype(np.float32)
+    # The AI's brightening and warming scale every channel by a smooth gain;
+    # undone first, so its change (the original's own structure times a few per
+    # cent) is not searched as spots. The gain varies over much more than a spot.
+    wide = max(16.0, max(h, w) * 0.05) / f
+    af = af * (low_pass(of, wide) + 1e-3) / (low_pass(af, wide) + 1e-3)
+    change = of - af
+    weights = ok * REC709[None, None, :]
+    diff = (change * weights).sum(axis=2) / np.maximum(weights.sum(axis=2), 1e-6)
+    redness = np.where((ok[..., 0] > 0) & (ok[..., 1] > 0), change[..., 0] - change[..., 1], 0).astype(np.float32)
+    return ToneChange(diff, redness, m_small, f, (y0, y1, x0, x1), (h, w))
+
+
+def _removal_score(change: ToneChange, s: float, inside: np.ndarray) -> np.ndarray:
+    """How strongly a spot of scale ``s`` (reduced px) changed, luminance and
+    redness together, on the change's reduced grid.
+
+    Scales of 2 px and more are measured on a copy reduced by a power of two
+    (their blurs are wide, and the change has nothing finer to lose).
+    """
+    level = max(0, int(np.floor(np.log2(max(s, 1.0)))))
+    k = 2 ** level
+    h, w = change.diff.shape
+
+    def small(x):
+        return x if k == 1 else cv2.resize(x, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+
+    inside_k = inside if k == 1 else small(inside.astype(np.float32)) > 0.5
+    if inside_k.sum() < 16:
+        return np.zeros((h, w), np.float32)
+    # A removed blemish was darker (original - AI < 0) and redder than the skin.
+    z, spread = _spot_score(small(change.diff), s / k, inside_k)
+    z = np.maximum(-z, 0.0)
+    if change.redness is not None:
+        # Skin texture has little colour, so the redness change's own spread
+        # can be tiny: count it in the luminance's spread, not below.
+        z = np.hypot(z, np.maximum(_spot_score(small(change.redness), s / k, inside_k, floor=spread)[0], 0.0))
+    return z if k == 1 else cv2.resize(z, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _spot_score(diff: np.ndarray, s: float, inside: np.ndarray, floor: float = 1e-4) -> tuple[np.ndarray, float]:
+    """Local change of ``diff`` at scale ``s`` px (signed) in spreads of the skin around it.
+
+    The spread is measured locally (over about 8 s), because what the AI did
+    to ordinary skin varies across a face: an edge-aware smoother leaves more
+    texture on some cheeks than others, and a channel the AI's brightening
+    clipped loses all its texture there. Each pixel's change is clipped at three
+    first-pass spreads before it is averaged, so a spot does not hide itself.
+    Returns the score and the skin's overall spread (at least ``floor``).
+    """
+    low = gaussian_blur(diff, s)
+    signed = low - gaussian_blur(low, 4 * s)  # a change of its surroundings is not a spot
+    local = np.abs(signed)
+    # Overall robust spread of ordinary differences (texture the AI smoothed) on the skin.
+    vals = local[inside]
+    spread = max(1.4826 * float(np.median(vals)), floor)
+    m = inside.astype(np.float32)
+    wide = 8.0 * s
+    norm = np.maximum(gaussian_blur(m, wide), 1e-3)
+    # E|x| of a Gaussian is 0.798 of its standard deviation.
+    first = np.maximum(gaussian_blur(local * m, wide) / norm / 0.798, spread)
+    second = gaussian_blur(np.minimum(local, 3.0 * first) * m, wide) / norm / 0.798
+    return signed / np.maximum(second, spread), spread
+
+
+def _compact_spots(core: np.ndarray, max_d: float, min_area: float) -> np.ndarray:
+    """The compact regions of ``core`` (bool): at most ``max_d`` px across, at
+    least ``min_area`` px, and filling a good part of the disc they span.
+
+    A blemish is a compact spot: a long or large region of strong change is an
+    edge the AI smoothed (hairline, nostril), and a fold or a crescent along an
+    edge does not fill its disc.
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8))
+    area = stats[1:, cv2.CC_STAT_AREA].astype(float)
+    extent = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]).astype(float)
+    keep = np.zeros(n, bool)
+    keep[1:] = (extent <= max_d) & (area >= 0.45 * np.pi / 4 * extent ** 2) & (area >= min_area)
+    return keep[labels]
+
+
+def _grown_spots(core: np.ndarray, z: np.ndarray, inside: np.ndarray, thr: float, max_d: float,
+                 min_area: float) -> np.ndarray:
+    """The removed spots (bool): each core grown to its faint rim (hysteresis,
+    the weaker change connected to it).
+
+    A blemish stays a compact spot; a piece of a fold or a crease the AI
+    smoothed runs on along it and is dropped, unless it stands out from the
+    fold at twice the threshold (a spot on a smile line). Such a core is grown
+    by its own radius: only a spot's middle stands out that far, and a disc's
+    band-pass falls off well inside its edge.
+    """
+    faint = ((z > 0.5 * thr) & inside) | core
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(faint.astype(np.uint8))
+    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(float)
+    isolated = (extent <= 1.5 * max_d) & (stats[:, cv2.CC_STAT_AREA] >= 0.3 * np.pi / 4 * extent ** 2)
+    isolated[0] = False
+    has_core = np.zeros(n, bool)
+    has_core[np.unique(labels[core])] = True
+    spots = (isolated & has_core)[labels]
+    strong = ~isolated[labels] & _compact_spots(core & (z > 2 * thr), max_d, min_area)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(strong.astype(np.uint8))
+    for k in range(1, n):
+        rim = max(1, int(round(np.sqrt(stats[k, cv2.CC_STAT_AREA] / np.pi))))
+        x, y, bw, bh = stats[k, :4]
+        y0, y1 = max(0, y - rim), min(z.shape[0], y + bh + rim)
+        x0, x1 = max(0, x - rim), min(z.shape[1], x + bw + rim)
+        one = (labels[y0:y1, x0:x1] == k).astype(np.uint8)
+        spots[y0:y1, x0:x1] |= cv2.dilate(one, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1,) * 2)) > 0
+    return spots
 
 
 def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
@@ -148,11 +277,55 @@ def blemish_protection(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | 
     return None if spots is None else spots.full()
 
 
+@dataclass
+class SpotSearch:
+    """Where the AI removed blemishes, before a margin is put around them.
+
+    Attributes
+    ----------
+    spots : ndarray bool (h, w)
+        The removed spots on the reduced grid (cores grown to their rims).
+    f : int
+        Reduction factor of the grid.
+    origin : (y0, x0)
+        Image position of the grid's top-left cell, px.
+    shape : (H, W)
+        Size of the image searched, px.
+    """
+
+    spots: np.ndarray
+    f: int
+    origin: tuple[int, int]
+    shape: tuple[int, int]
+
+    def protection(self, margin: float) -> BlemishSpots:
+        """The spots grown by ``margin`` px and fading back over about as much again."""
+        grow = max(1, int(round(margin / self.f)))
+        spots = cv2.dilate(self.spots.astype(np.float32),
+                           cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+        soft = smoothstep(0.0, 0.5, gaussian_blur(spots, max(grow / 2.0, 0.5)))
+        return BlemishSpots(np.maximum(soft, spots), self.f, self.origin, self.shape)
+
+
 def find_blemishes(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
                    sensitivity: float = 0.5, scale: float = 2.0,
                    margin: float = 4.0, max_spot: float | None = None,
                    change: ToneChange | None = None) -> BlemishSpots | None:
     """Where the AI removed a blemish, as a weight 0 there and 1 elsewhere (kept reduced).
+
+    :func:`search_blemishes` (parameters and None as there) with ``margin``
+    (px) kept clean past each spot before the weight fades: about the graft
+    radius, since a spot's edge reaches that far into the high band.
+    """
+    search = search_blemishes(original, ai, mask, sensitivity, scale, max_spot, change,
+                              halo=int(4 * (4 * scale + margin)) + 2)
+    return None if search is None else search.protection(margin)
+
+
+def search_blemishes(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                     sensitivity: float = 0.5, scale: float = 1.0, max_spot: float | None = None,
+                     change: ToneChange | None = None, halo: int = 130) -> SpotSearch | None:
+    """Where the AI removed a blemish (see the module's notes).
 
     Parameters
     ----------
@@ -163,67 +336,58 @@ def find_blemishes(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None
     sensitivity : float
         Fraction (0-1): higher finds fainter removed spots; 0 switches protection off (returns None).
     scale : float, px
-        Low-pass sigma of the tone change, about a quarter of the smallest spot.
-    margin : float, px
-        How far past the spot the weight stays 0 before fading: about the
-        graft radius, since a spot's edge reaches that far into the high band.
+        Low-pass sigma of the tone change at the finest scale searched, about
+        a quarter of the smallest spot; the search goes up in octaves from there.
     max_spot : float, px, optional
         Largest blemish diameter; larger changes are smoothed edges, not spots.
-        Default 16 px per 1000 px of the image's long side (at least 16).
+        Default 2.4 % of the image's long side (at least 16): a 20 px spot on a 1500 px frame.
     change : ToneChange, optional
         The pair's tone change, when several searches share it.
+    halo : int, px
+        Context around the mask's box for the tone change.
 
     Returns
     -------
-    BlemishSpots, or None when off or nothing was found.
+    SpotSearch, or None when off or nothing was found.
     """
     if sensitivity <= 0:
         return None
     if change is None:
-        change = tone_change(original, ai, mask, halo=int(4 * (4 * scale + margin)) + 2)
+        change = tone_change(original, ai, mask, halo=halo)
     if change is None:
         return None
     h, w = change.shape
     if max_spot is None:
-        max_spot = 16.0 * max(1.0, max(h, w) / 1000.0)
-    diff, m_small, f = change.diff, change.mask, change.f
+        max_spot = max(16.0, 0.024 * max(h, w))
+    m_small, f = change.mask, change.f
     y0, y1, x0, x1 = change.box
     s = scale / f
-    low = gaussian_blur(diff, s)
-    local = low - gaussian_blur(low, 4 * s)  # a change of its surroundings is not a spot
     inside = m_small > 0.5
     if inside.sum() < 16:
         return None
-    # Robust spread of ordinary differences (texture the AI smoothed) on the skin.
-    vals = local[inside]
-    spread = 1.4826 * float(np.median(np.abs(vals - np.median(vals)))) + 1e-4
-    z = np.abs(local) / spread
-    thr = blemish_threshold(sensitivity)
-    core = ((z > thr) & inside).astype(np.uint8)
-    # A blemish is a compact spot: a long or large region of strong change is an
-    # edge the AI smoothed (hairline, nostril), not something it removed.
     max_d = max_spot / f
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(core)
-    area = stats[1:, cv2.CC_STAT_AREA].astype(float)
-    extent = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]).astype(float)
-    small = np.zeros(n, bool)
-    # Compact: fills a good part of the disc its extent spans (a fold or a
-    # crescent along an edge does not).
-    small[1:] = (extent <= max_d) & (area >= 0.45 * np.pi / 4 * extent ** 2)
-    if not small.any():
+    min_area = np.pi / 4 * max(2.75, MIN_CORE_FRACTION * max(h, w)) ** 2 / f ** 2
+    thr = blemish_threshold(sensitivity)
+    # Spots from the smallest size up to the largest, one octave of scales at a
+    # time, each scale's spots judged on their own (a small spot's core and a
+    # larger scale's halo of it must not merge into one "edge").
+    z = np.zeros(inside.shape, np.float32)
+    core = np.zeros(inside.shape, bool)
+    while True:
+        z_s = _removal_score(change, s, inside)
+        core |= _compact_spots((z_s > thr) & inside, max_d, min_area)
+        z = np.maximum(z, z_s)
+        if 2 * s > max_d / 6:
+            break
+        s *= 2
+    if not core.any():
         return None
-    core = small[labels]
-    # Grow each spot to its faint rim (hysteresis), but only nearby, then past
-    # it by the margin.
-    reach = max(1, int(round(max_d / 4)))
-    near = cv2.dilate(core.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2))
-    spots = (core | ((z > 0.5 * thr) & (near > 0))).astype(np.float32)
-    grow = max(1, int(round(margin / f)))
-    spots = cv2.dilate(spots, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    # Fade back to full texture over about the margin again.
-    soft = smoothstep(0.0, 0.5, gaussian_blur(spots, max(grow / 2.0, 0.5)))
-    soft = np.maximum(soft, spots)
-    return BlemishSpots(soft, f, (y0, x0), (h, w))
+    spots = _grown_spots(core, z, inside, thr, max_d, min_area)
+    if not spots.any():
+        return None
+    return SpotSearch(spots, f, (y0, x0), (h, w))
+
+
 
 
 def graft_spots(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,

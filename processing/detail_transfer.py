@@ -18,7 +18,7 @@ import numpy as np
 from processing.blend import apply_masked, linear_light
 from processing.boxes import grow_box
 from processing.dtypes import to_float
-from processing.filters import LowPassRows, gaussian_blur, luminance
+from processing.filters import REC709, LowPassRows, gaussian_blur, luminance
 from processing.luminosity import luminosity_weight
 from processing.row_bands import band_height, inner, map_bands, run_kernel, weight_box, weight_rows
 
@@ -36,7 +36,7 @@ def detail_layer(detail: np.ndarray, strength: float) -> np.ndarray:
 def add_detail(original: np.ndarray, ai: np.ndarray, mask, sigma: float,
                strength: float, replace: bool = False, shadows: float = 0.0,
                highlights: float = 1.0, exact: bool = True, out: np.ndarray | None = None,
-               band_rows: int | None = None) -> np.ndarray:
+               band_rows: int | None = None, keep_luminance: bool = False) -> np.ndarray:
     """Put the original's detail finer than ``sigma`` onto the AI image.
 
     Works band by band inside the mask's box: nothing full-frame is made
@@ -66,6 +66,10 @@ def add_detail(original: np.ndarray, ai: np.ndarray, mask, sigma: float,
         box is written. Default: a copy of ``ai``.
     band_rows : int, optional
         Rows per band (default: a few MB of pixels); the result does not depend on it.
+    keep_luminance : bool
+        8-bit RGB: detail a channel cannot take above white goes to the other
+        channels (match mode on brightened skin); False clips each channel,
+        as Linear Light does.
 
     Returns
     -------
@@ -73,14 +77,14 @@ def add_detail(original: np.ndarray, ai: np.ndarray, mask, sigma: float,
     """
     if ai.dtype == np.uint8 and original.dtype == np.uint8:
         return _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, highlights, exact,
-                                 out, band_rows)
+                                 out, band_rows, keep_luminance)
     return run_kernel(ai, mask, [original], detail_kernel(sigma, strength, replace),
                       halo_for(sigma), shadows, highlights, out=out,
                       **({} if band_rows is None else {"band_rows": band_rows}))
 
 
 def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, highlights, exact=True,
-                      out=None, band_rows=None):
+                      out=None, band_rows=None, keep_luminance=False):
     """8-bit fast path: OpenCV's fixed-point blur and saturating integer
     arithmetic, within 1 LSB of the float path at a fraction of its cost.
 
@@ -94,6 +98,11 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
         return out
     y0, y1, x0, x1 = box
     hy0, hy1, hx0, hx1 = grow_box(box, halo_for(sigma), ai.shape)
+    if (replace or not exact) and sigma >= 6:
+        # The wide blur's reduced grid starts at the haloed box: pin it to the
+        # image's grid, so a window (the loupe) gives the whole image's pixels.
+        f = max(1, int(sigma // 3))
+        hy0, hx0 = hy0 // f * f, hx0 // f * f
     cols = slice(x0 - hx0, x1 - hx0)
     ksize = 2 * int(np.ceil(4.0 * sigma)) + 1
     reach = ksize // 2  # rows the blur reads on each side
@@ -126,7 +135,10 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
             d = cv2.subtract(x[i0 - j0:i1 - j0, cols], blurred[i0 - j0:i1 - j0, cols], dtype=cv2.CV_16S)
         a = ai[by0:by1, x0:x1]
         # clip(A + s D) is Linear Light of the half-amplitude detail layer.
-        blended = cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_8U)
+        if keep_luminance and a.ndim == 3 and a.shape[2] == 3:
+            blended = _clip_keeping_luminance(cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_16S))
+        else:
+            blended = cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_8U)
         m = weight_rows(mask, by0, by1, x0, x1)
         if shadows > 0 or highlights < 1:
             m = m * luminosity_weight(luminance(to_float(a)), shadows, highlights)
@@ -135,6 +147,31 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
 
     map_bands(one_band, y0, y1, band_rows)
     return out
+
+
+def _clip_keeping_luminance(t: np.ndarray) -> np.ndarray:
+    """RGB values (int16, 8-bit scale) clipped to 0-255, the luminance a channel
+    loses above white handed to the channels that have room.
+
+    A channel the AI's brightening pushed to white (the red of bright, warm
+    skin) cannot carry texture; its share of the detail's luminance goes to
+    the others, so the pores stay as visible as in the original. Only what
+    goes over white by half a level of luminance or more is moved, and no
+    channel moves by more than the largest overshoot (rounding is not texture).
+    """
+    hi = cv2.minMaxLoc(t.reshape(-1, 1))[1]
+    if hi <= 255:
+        return cv2.convertScaleAbs(np.maximum(t, 0))  # 0-255 int16 -> uint8 as is
+    x = t.astype(np.float32)
+    h, w = x.shape[:2]
+    over = np.maximum(x - 255.0, 0.0)
+    kept = np.clip(x, 0.0, 255.0)
+    lost = cv2.transform(over, REC709[None, :]).reshape(h, w, 1)  # luminance lost above white
+    room = (kept < 255).astype(np.float32)
+    share = cv2.transform(room, REC709[None, :]).reshape(h, w, 1)
+    move = np.minimum(lost / np.maximum(share, 1e-3), over.max(axis=2, keepdims=True))
+    moved = kept + room * np.where(lost >= 0.5, move, 0.0)
+    return np.clip(moved + 0.5, 0, 255).astype(np.uint8)
 
 
 def detail_kernel(sigma: float, strength: float, replace: bool = False):

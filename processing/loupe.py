@@ -74,7 +74,9 @@ def crop_plan(restore_plan: RestorePlan, region: tuple[int, int, int, int]) -> R
         else:
             in_box = (iy0 - by0, iy1 - by0, ix0 - bx0, ix1 - bx0)
             match = dataclasses.replace(match, box=(iy0 - y0, iy1 - y0, ix0 - x0, ix1 - x0),
-                                        band_weight=crop_weight(match.band_weight, in_box), spots=None)
+                                        band_weight=crop_weight(match.band_weight, in_box), spots=None,
+                                        patches=[patch.shifted(iy0 - by0, ix0 - bx0) for patch in match.patches],
+                                        skin_weight=crop_weight(match.skin_weight, in_box))
     mask = restore_plan.mask
     mask = crop_weight(mask, region) if mask is not None and tuple(mask.shape[:2]) == shape else mask
     return dataclasses.replace(restore_plan, pair=cropped, mask=mask, match=match, spots=None)

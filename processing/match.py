@@ -5,29 +5,46 @@ image's (``R = G_r(A) + O - G_r(O)``, ``r`` twice the cut-off): what the AI remo
 kept is not stacked a second time, so every band below the cut-off ends at the
 original's energy while the tone (everything above ``c``) stays the AI's. The
 cut-off is read off the texture spectrum: the scale where the AI's band ratio
-climbs back towards 1, i.e. the bands the AI did not touch. Removed blemishes
-are kept out (see :mod:`processing.blemish`), and strength can differ per region
-of the face.
+climbs back towards 1, i.e. the bands the AI did not touch, sought only in
+the texture range and never where the swap would move the AI's tone (see
+:func:`auto_cutoff`). Removed blemishes are kept out (see
+:mod:`processing.blemish`), and strength can differ per region of the face.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from processing.blemish import BlemishSpots, blemish_protection, find_blemishes
+from processing.blemish import BlemishSpots, search_blemishes
+from processing.healing import add_texture, heal_patches, healed
 from processing.boxes import grow_box
 from processing.detail_transfer import add_detail
-from processing.filters import gaussian_blur
+from processing.dtypes import to_float
+from processing.filters import gaussian_blur, low_pass, luminance
 from processing.row_bands import BandWeight, crop_mask, weight_box, weight_rows
 from processing.spectrum import LADDER, removed_scale, texture_spectrum
 
 # The spectrum for the automatic cut-off is measured on at most this many pixels
 # around the mask's centre: plenty of skin, bounded cost on 24 MP files.
 SPECTRUM_SIDE = 1024
-MIN_CUTOFF, MAX_CUTOFF = 0.7, 24.0
+# The texture range: pores and fine lines are 0.5-6 px across on a portrait's
+# own pixels; anything coarser is shape and tone, which stay the AI's. The
+# floor keeps the swap (2 x 1.5 = 3 px) over the whole pore band (0.5-2 px):
+# an edge-aware smoother that thinned the pores by a quarter has its
+# half-deficit point inside that band, and cutting there leaves most of the
+# loss in place.
+MIN_CUTOFF, MAX_CUTOFF = 1.5, 6.0
+# Where the spectrum shows no clear smoothing (or too little skin to read it):
+# the middle of the pore band's swap, neither extreme.
+DEFAULT_CUTOFF = 2.0
+# The automatic cut-off never moves the AI's tone (its 8 px Gaussian, the scale
+# a viewer reads as tone) by more than this, as a fraction of full scale (half
+# an 8-bit level) on the skin measured.
+TONE_SIGMA = 8.0
+TONE_BUDGET = 0.5 / 255
 # The swap R = G_r(A) + O - G_r(O) only fully restores scales well below r
 # (at r itself the Gaussian passes half of each image), so it runs at twice the
 # cut-off: every band up to the cut-off then ends within a few per cent of the
@@ -53,6 +70,13 @@ class MatchPlan:
         Cut-off the spectrum suggests, px.
     ai_ratios : list of float
         AI band energy / original's per band of ``LADDER`` inside the mask.
+    reason : str
+        Why the automatic cut-off is what it is, in a few words (for the plan message).
+    patches : list of HealPatch
+        Removed blemishes healed (:mod:`processing.healing`): the original healed
+        for the swap's band, and texture borrowed into each spot.
+    skin_weight : BandWeight or None
+        Mask x regional strength without the protection (the borrowed texture's weight).
     box : tuple of int
         (y0, y1, x0, x1) of the work box in the image.
     band_weight : BandWeight
@@ -68,6 +92,9 @@ class MatchPlan:
     box: tuple
     band_weight: BandWeight
     spots: BlemishSpots | None = None
+    reason: str = ""
+    patches: list = field(default_factory=list)
+    skin_weight: BandWeight | None = None
 
     @property
     def weight(self) -> np.ndarray:
@@ -99,26 +126,72 @@ def _central_window(mask: np.ndarray | None, shape, side: int):
     return slice(max(0, cy - hh), cy + hh + 1), slice(max(0, cx - hw), cx + hw + 1)
 
 
-def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-                blemish: float = 0.0) -> tuple[float, list]:
-    """Cut-off radius (px) from the AI's band ratios inside the mask, and the ratios.
+def tone_shift(original: np.ndarray, ai: np.ndarray, weight: np.ndarray, swap_radius: float) -> float:
+    """Mean |change of the AI's tone| a swap at ``swap_radius`` px makes, full-scale fraction.
 
-    With ``blemish`` (sensitivity, a fraction) removed spots are left out of the
+    The swap adds ``H_r(O) - H_r(A)`` (``H_r = 1 - G_r``); what of it a tone
+    blur ``G_t`` keeps is ``G_t(D) - G_sqrt(t^2 + r^2)(D)`` with ``D`` the
+    luminance of ``O - A``: exact for the linear swap, and cheap.
+
+    Parameters
+    ----------
+    original, ai : ndarray, same shape
+    weight : ndarray (H, W) in [0, 1]
+        Where to measure (the skin, removed blemishes left out).
+    swap_radius : float, px
+    """
+    total = float(weight.sum())
+    if total <= 0:
+        return 0.0
+    d = luminance(to_float(original)) - luminance(to_float(ai))
+    t = low_pass(d, TONE_SIGMA) - low_pass(d, float(np.hypot(TONE_SIGMA, swap_radius)))
+    return float((np.abs(t) * weight).sum() / total)
+
+
+def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                spots: BlemishSpots | None = None) -> tuple[float, list, str]:
+    """Cut-off radius (px) from the AI's band ratios inside the mask, the ratios, and why.
+
+    The cut-off is where the AI's band ratio climbs back towards 1
+    (:func:`processing.spectrum.removed_scale`), kept in the texture range
+    ``MIN_CUTOFF``-``MAX_CUTOFF`` px, and lowered until the swap moves the AI's
+    tone by at most ``TONE_BUDGET``: a smoother whose loss runs on into the
+    shape of the face does not take the AI's tone work with it. An ambiguous
+    spectrum (no clear smoothing, too little skin) gives ``DEFAULT_CUTOFF``.
+
+    Removed spots (``spots``, on the same frame) are left out of the
     spectrum: they are energy the AI removed at their own scale and would
     push the cut-off up.
     """
     win = _central_window(mask, ai.shape, SPECTRUM_SIDE)
     if win is None:
-        return MIN_CUTOFF, [float("nan")] * len(LADDER)
+        return DEFAULT_CUTOFF, [float("nan")] * len(LADDER), "no skin to measure"
     wh, ww = ai[win].shape[:2]
     m = weight_rows(mask, win[0].start, win[0].start + wh, win[1].start, win[1].start + ww)
-    if blemish > 0:
-        spots = blemish_protection(original[win], ai[win], m, blemish, scale=1.5, margin=2.0)
-        if spots is not None:
-            m = m * spots
-    ratios = texture_spectrum(ai[win], m).ratio_to(texture_spectrum(original[win], m))
-    cut = removed_scale(ratios, LADDER)
-    return float(np.clip(cut, MIN_CUTOFF, MAX_CUTOFF)), [float(r) for r in ratios]
+    o, a = original[win], ai[win]
+    if spots is not None:
+        m = m * spots.rows(win[0].start, win[0].start + wh, win[1].start, win[1].start + ww)
+    ratios = texture_spectrum(a, m).ratio_to(texture_spectrum(o, m))
+    ratio_list = [float(r) for r in ratios]
+    finite = np.isfinite(ratios)
+    if float((m > 0.5).sum()) < 256 or not finite[:3].all():
+        return DEFAULT_CUTOFF, ratio_list, "too little skin to read the spectrum: the default"
+    if float(np.max(1.0 - ratios[finite])) < 0.05:
+        return DEFAULT_CUTOFF, ratio_list, "the spectrum shows no clear smoothing: the default"
+    suggested = removed_scale(ratios, LADDER)
+    cut = float(np.clip(suggested, MIN_CUTOFF, MAX_CUTOFF))
+    reason = f"the spectrum suggests {suggested:.1f} px"
+    if suggested > MAX_CUTOFF:
+        reason += f", beyond the texture range (kept to {MAX_CUTOFF:.0f} px)"
+    elif suggested < MIN_CUTOFF:
+        reason += f", raised to {MIN_CUTOFF:.1f} px to cover the pores"
+    # Lower in quarter octaves while the swap would move the tone.
+    while cut > MIN_CUTOFF and tone_shift(o, a, m, SWAP_FACTOR * cut) > TONE_BUDGET:
+        cut = max(MIN_CUTOFF, cut * 2 ** -0.25)
+        if cut == MIN_CUTOFF or tone_shift(o, a, m, SWAP_FACTOR * cut) <= TONE_BUDGET:
+            reason += f"; lowered to {cut:.1f} px to keep the AI's tone"
+            break
+    return cut, ratio_list, reason
 
 
 @dataclass
@@ -236,19 +309,23 @@ def plan_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     y0, y1, x0, x1 = box
     o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
     m = crop_mask(mask, y0, y1, x0, x1)  # a view: converted band by band
-    auto, ratios = auto_cutoff(o, a, m, blemish)
+    # One search for removed blemishes serves both: the spectrum leaves them
+    # out with a small margin, the match keeps them clean with a margin of the cut-off.
+    search = search_blemishes(o, a, m, blemish) if blemish > 0 else None
+    auto, ratios, reason = auto_cutoff(o, a, m, None if search is None else search.protection(2.0))
     cut = cutoff if cutoff > 0 else auto
-    spots = None
-    if blemish > 0:
-        spots = find_blemishes(o, a, m, blemish, scale=float(np.clip(cut / 2, 1.0, 2.0)), margin=cut)
+    spots = None if search is None else search.protection(cut)
     regional = regional_tiles(faces, a.shape, regions or {}, origin=(x0, y0))
     factors = tuple(f for f in (spots, regional) if f is not None)
-    return MatchPlan(cut, SWAP_FACTOR * cut, auto, ratios, box, BandWeight(a.shape[:2], m, factors), spots)
+    skin = BandWeight(a.shape[:2], m, () if regional is None else (regional,))
+    patches = [] if spots is None else heal_patches(o, a, spots, BandWeight(a.shape[:2], m).rows, SWAP_FACTOR * cut)
+    return MatchPlan(cut, SWAP_FACTOR * cut, auto, ratios, box, BandWeight(a.shape[:2], m, factors), spots, reason,
+                     patches, skin)
 
 
 def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, strength: float = 1.0,
                   shadows: float = 0.0, highlights: float = 1.0) -> np.ndarray:
-    """Restore each band below the plan's cut-off to the original's, keeping removed blemishes clean.
+    """Restore each band below the plan's cut-off to the original's, with removed blemishes healed.
 
     Parameters
     ----------
@@ -263,10 +340,12 @@ def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, 
     Returns
     -------
     ndarray like ``ai``; equal to ``ai`` bit for bit where the weight is 0.
+    Removed blemishes get the healed original's texture (``plan.patches``).
     """
     out = ai.copy()
     if plan is None:
         return out
+    amount = strength
     # Regional strengths above 100 % must scale the detail, not saturate a weight
     # at 1: split the weight into its <= 1 part and a strength factor.
     weight = plan.band_weight
@@ -274,6 +353,9 @@ def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, 
     if peak > 1.0:
         weight, strength = weight.divided_by(peak), strength * peak
     y0, y1, x0, x1 = plan.box
-    add_detail(original[y0:y1, x0:x1], ai[y0:y1, x0:x1], weight, plan.swap_radius, strength, True,
-               shadows, highlights, exact=False, out=out[y0:y1, x0:x1])
+    source = healed(original[y0:y1, x0:x1], plan.patches)
+    add_detail(source, ai[y0:y1, x0:x1], weight, plan.swap_radius, strength, True,
+               shadows, highlights, exact=False, out=out[y0:y1, x0:x1], keep_luminance=True)
+    if plan.patches and plan.skin_weight is not None:
+        add_texture(out[y0:y1, x0:x1], plan.patches, plan.skin_weight.rows, amount, shadows, highlights)
     return out

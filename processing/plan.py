@@ -90,10 +90,13 @@ class RestorePlan:
             return None
         if self.match is None:
             return "The mask is empty: the retouched image is written unchanged."
-        how = "automatic" if self.settings.cutoff == 0 else "set"
-        return (f"Match: cut-off {self.match.cutoff:.1f} px ({how}; the spectrum suggests "
-                f"{self.match.auto_cutoff:.1f} px)"
-                + ("; removed blemishes kept clean." if self.match.spots is not None else "."))
+        if self.settings.cutoff == 0:
+            how = f"automatic: {self.match.reason}"
+        else:
+            how = f"set; automatic would be {self.match.auto_cutoff:.1f} px"
+        return (f"Match: cut-off {self.match.cutoff:.1f} px ({how})"
+                + ("; removed blemishes kept clean, with texture from the skin beside them."
+                   if self.match.spots is not None else "."))
 
 
 def plan(pair: PreparedPair, settings: Section | Preset) -> RestorePlan:

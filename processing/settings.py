@@ -105,7 +105,8 @@ def _check_number(where: str, value, spec: Spec) -> float:
 STRENGTH_HELP = ("How much of the original's fine detail goes back on: 100 % = exactly the original's "
                  "amount of texture (Photoshop's Linear Light at 50 % opacity; its own 100 % doubles it), "
                  "200 % = doubled. Go above 100 % only to compensate for a soft original.")
-BLEMISH_HELP = ("Keeps the spots, pimples and marks the AI removed from coming back with the texture. "
+BLEMISH_HELP = ("Keeps the spots, pimples and marks the AI removed from coming back with the texture "
+                "(in match mode they get skin texture borrowed from beside them instead). "
                 "Higher catches fainter spots; 0 = off.")
 SHADOWS_HELP = ("Leave the darkest tones alone: no texture is added below this brightness (0 = off). "
                 "Use it when grain shows up in deep shadow under the jaw or in the nostrils.")

@@ -99,6 +99,44 @@ def blemish_spots(size) -> list[tuple[float, float, float]]:
     return [(*to_frame(xy, size), d * fw / 2) for xy, d in BLEMISHES]
 
 
+def luma(x) -> np.ndarray:
+    """Rec. 709 luminance of an RGB image, float64 (a measurement, independent of processing/)."""
+    x = np.asarray(x, np.float64)
+    return x[..., 0] * 0.2126 + x[..., 1] * 0.7152 + x[..., 2] * 0.0722
+
+
+def octave_band(y: np.ndarray, s: float) -> np.ndarray:
+    """Difference of Gaussians ``G_s(y) - G_2s(y)`` (scipy, mirrored edges): the band s to 2 s px."""
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(y, s, truncate=4, mode="mirror") - gaussian_filter(y, 2 * s, truncate=4, mode="mirror")
+
+
+# Clean skin picked by eye on the astronaut (centre, semi-axes in astronaut px):
+# forehead and both cheeks, away from eyes, brows, nose and mouth.
+CLEAN_SKIN = [((225, 85), (22.5, 6.5)), ((193, 128), (7.5, 10)), ((262, 125), (9, 11.5))]
+
+
+def clean_skin(size, margin: float = 0.0) -> np.ndarray:
+    """The CLEAN_SKIN ellipses in a frame of ``size``, bool (H, W): more than
+    three ``margin`` px from every blemish's edge, and eroded by ``margin`` px."""
+    from scipy.ndimage import binary_erosion
+
+    size = SIZES.get(size, size)
+    w, h = size
+    k = frame_scale(size)
+    out = np.zeros((h, w), np.uint8)
+    for centre, (ax, ay) in CLEAN_SKIN:
+        x, y = to_frame(centre, size)
+        cv2.ellipse(out, (int(x), int(y)), (int(ax * k), int(ay * k)), 0, 0, 360, 1, -1)
+    out = out.astype(bool)
+    yy, xx = np.mgrid[:h, :w]
+    for x, y, r in blemish_spots(size):
+        out &= np.hypot(xx - x, yy - y) > r + 3 * margin
+    # scipy erodes until nothing changes when iterations < 1.
+    return binary_erosion(out, iterations=int(margin)) if margin >= 1 else out
+
+
 def pores(shape, seed: int = 0) -> np.ndarray:
     """Fine texture: white noise blurred by PORE_SIGMA px, PORE_LEVELS std, float32 (H, W)."""
     rng = np.random.default_rng(seed)
@@ -269,6 +307,39 @@ SMOOTHERS = {
 }
 
 
+def _guided(x, s):
+    # He et al.'s guided filter, each channel guided by itself: box filters only.
+    img = _unit(x)
+    r, eps = max(2, int(round(4 * s))), 0.02 ** 2
+
+    def box(v):
+        return cv2.boxFilter(v, -1, (2 * r + 1, 2 * r + 1))
+
+    mean = box(img)
+    var = box(img * img) - mean * mean
+    a = var / (var + eps)
+    b = mean - a * mean
+    return box(a) * img + box(b)
+
+
+def _edge_preserving_normconv(x, s):
+    return cv2.edgePreservingFilter(x, flags=cv2.NORMCONV_FILTER, sigma_s=min(200.0, 15.0 * s), sigma_r=0.4)
+
+
+def _gaussian(sigma):
+    return lambda x, s: cv2.GaussianBlur(x, (0, 0), sigma)
+
+
+#: Smoothers the match-mode fidelity tests add to :data:`SMOOTHERS` (the
+#: alignment tests keep to those): a guided filter, OpenCV's normalized
+#: convolution edge-preserving filter and Gaussians of 1-4 px.
+MORE_SMOOTHERS = {
+    "guided": (_guided, False),
+    "edge_preserving_normconv": (_edge_preserving_normconv, False),
+    **{f"gaussian_{k}px": (_gaussian(float(k)), False) for k in (1, 2, 3, 4)},
+}
+
+
 def smooth(image: np.ndarray, family: str, where: str = "skin", region: np.ndarray | None = None) -> np.ndarray:
     """``image`` smoothed by one of :data:`SMOOTHERS`, on its own pixel grid.
 
@@ -276,7 +347,7 @@ def smooth(image: np.ndarray, family: str, where: str = "skin", region: np.ndarr
     ----------
     image : ndarray, uint8, (H, W, 3)
     family : str
-        A key of :data:`SMOOTHERS`.
+        A key of :data:`SMOOTHERS` or :data:`MORE_SMOOTHERS`.
     where : 'skin' or 'frame'
         'skin': inside ``region`` only, blended over its feathered edge (pixels
         where it is 0 are the image's, bit for bit); 'frame': everywhere.
@@ -298,7 +369,7 @@ def smooth(image: np.ndarray, family: str, where: str = "skin", region: np.ndarr
     work on a 1-2 MP copy export a 24 MP file - and, inside the region, the
     fine texture is gone at every frequency the full resolution has.
     """
-    fn, slow = SMOOTHERS[family]
+    fn, slow = {**SMOOTHERS, **MORE_SMOOTHERS}[family]
     h, w = image.shape[:2]
     scale = max(h, w) / BASE_SIDE
     if where == "frame":

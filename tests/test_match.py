@@ -5,18 +5,13 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
+import retouch_edits as edits
 import texture_pairs as tp
 from processing.match import plan_match, texture_match
 from processing.settings import FreqSepSettings, MatchSettings
 
 
-def luma(x):
-    x = np.asarray(x, np.float64)
-    return x[..., 0] * 0.2126 + x[..., 1] * 0.7152 + x[..., 2] * 0.0722
-
-
-def band(y, s):
-    return gaussian_filter(y, s, truncate=4, mode="mirror") - gaussian_filter(y, 2 * s, truncate=4, mode="mirror")
+luma, band = edits.luma, edits.octave_band
 
 
 @pytest.fixture(scope="module")
@@ -183,16 +178,25 @@ def test_match_in_small_bands_equals_the_whole_frame_weight(face, monkeypatch, d
     oy, ox = spots.origin
     protection[oy:oy + sh * f, ox:ox + sw * f] = 1.0 - np.clip(soft, 0.0, 1.0)
     weight = mask[y0:y1, x0:x1] * protection
-    if regions:
-        from processing.match import regional_weight
+    from processing.match import regional_weight
 
+    if regions:
         weight = weight * regional_weight(faces, (y1 - y0, x1 - x0), regions, origin=(x0, y0))
     strength = 1.0
     if weight.max() > 1:
         strength, weight = weight.max(), weight / weight.max()
     expected = ai.copy()
-    expected[y0:y1, x0:x1] = add_detail(original[y0:y1, x0:x1], ai[y0:y1, x0:x1], weight, plan.swap_radius,
+    # The swap reads the original with its removed blemishes healed, and the
+    # spots get their borrowed texture afterwards (processing.healing).
+    from processing.healing import add_texture, healed
+
+    assert plan.patches
+    source = healed(original[y0:y1, x0:x1], plan.patches)
+    expected[y0:y1, x0:x1] = add_detail(source, ai[y0:y1, x0:x1], weight, plan.swap_radius,
                                         strength, True, exact=False)
+    skin = mask[y0:y1, x0:x1] * (1 if not regions else
+                                 regional_weight(faces, (y1 - y0, x1 - x0), regions, origin=(x0, y0)))
+    add_texture(expected[y0:y1, x0:x1], plan.patches, lambda a, b, c, d: skin[a:b, c:d].astype(np.float32))
     # Bands of a few rows, pieces of 2 reduced rows.
     monkeypatch.setattr(row_bands, "BAND_PIXELS", 5 * original.shape[1])
     monkeypatch.setattr(filters, "ENLARGE_PIECE", 2)

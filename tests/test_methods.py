@@ -252,6 +252,9 @@ def _whole_frame_detail_uint8(original, ai, mask, sigma, strength, replace, exac
     out = ai.copy()
     y0, y1, x0, x1 = box = mask_bbox(mask, ai.shape)
     hy0, hy1, hx0, hx1 = grow_box(box, halo_for(sigma), ai.shape)
+    if (replace or not exact) and sigma >= 6:  # the reduced grid pinned to the image's
+        f = max(1, int(sigma // 3))
+        hy0, hx0 = hy0 // f * f, hx0 // f * f
     win = (slice(y0 - hy0, y1 - hy0), slice(x0 - hx0, x1 - hx0))
     k = 2 * int(np.ceil(4.0 * sigma)) + 1
     x = original[hy0:hy1, hx0:hx1]

@@ -268,8 +268,9 @@ def picture_section(pair, display_restored, settings, small_plan) -> None:
              "show one version.")
     uses = _uses_blemish(settings)
     show = st.checkbox("Show where blemishes were kept clean", key="show_blemish", disabled=not uses,
-                       help="Tints (magenta) the spots the AI removed where the original's texture was "
-                            "left out, so they do not come back. Set by 'Blemish protection'.")
+                       help="Tints (magenta) the spots the AI removed, where the original's blemish is "
+                            "kept from coming back (in match mode they get texture from the skin beside "
+                            "them). Set by 'Blemish protection'.")
     spot = st.session_state[SPOT]
     split = spot["split"]
     # Each version at the picture's size first, then composed: the before/after line stays one crisp line.
@@ -307,8 +308,10 @@ def picture_section(pair, display_restored, settings, small_plan) -> None:
                            "in the mask.")
             else:
                 where = "on the preview" if pair.scale < 1 else "on the photo"
-                st.caption(f"{n} removed blemish{'es' if n != 1 else ''} kept clean {where}: the "
-                           "original's texture is left out there" + (" (magenta)." if show else "."))
+                how = ("the AI's healing stays, with skin texture borrowed from beside each spot"
+                       if small_plan.match is not None else "the original's texture is left out there")
+                st.caption(f"{n} removed blemish{'es' if n != 1 else ''} kept clean {where}: {how}"
+                           + (" (magenta)." if show else "."))
 
 
 def _crop_html(name: str, crop: np.ndarray, zoom: int) -> str:

@@ -1,0 +1,367 @@
+"""Healing: removed blemishes kept removed, with the original's texture in them.
+
+Match mode puts the original's fine bands back. Where the AI healed a blemish,
+those bands hold the blemish: its edge lives in them, and its darkness leaves
+a bright halo in ``O - G_r(O)`` as far as the swap reaches. Blemish
+protection (:mod:`processing.blemish`) keeps the swap out of the spot (weight
+``1 - p``), so the AI's healing stays; on its own that leaves a patch of
+AI-smooth skin, a plastic dot in a textured cheek at 100 %. Two things here
+fix that, the way a retoucher's healing brush works:
+
+1. **A healed original for the band.** Around the spot, where the protection
+   fades, the swap still reads the original's band, blemish halo and all. So
+   it reads a healed original instead: over the spot (``q``, its protection
+   sharpened to a pixel or two of feather) ``O_healed = O + q (A - C - O)``,
+   the AI's skin brought to the original's tone, ``C`` being the AI's change
+   ``A - O`` measured on a thin ring just outside the spot and carried inwards.
+2. **Texture in the spot.** Inside, where the swap does not reach, the
+   original's band finer than the swap is borrowed from clean skin beside the
+   spot (a patch offset by about the spot's size, chosen like the skin around
+   it), made zero-mean at the pores' scale so it carries no tone, and scaled to
+   the band energy of the skin around the spot. It is added with weight
+   ``sqrt(2 p - p^2)``: with the in-place texture's ``1 - p`` the two unrelated
+   textures keep their energy across the fade.
+
+Inside a spot the result is then the AI's skin plus borrowed texture: the
+blemish stays removed and nothing is left smooth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from processing.detail_transfer import halo_for
+from processing.dtypes import from_float, to_float
+from processing.filters import gaussian_blur, luminance
+from processing.luminosity import luminosity_weight
+from processing.row_bands import map_bands
+
+#: The borrowed texture has no mean over a Gaussian this fraction of the
+#: spot's patch wide (at least 1.5 px): a small spot's mean would otherwise
+#: vary by a good part of the blemish's contrast from one patch to another.
+TEXTURE_MEAN_FRACTION = 1.0 / 12.0
+#: The borrowed texture's amplitude over the surrounding skin's: a little
+#: more, since part of the pores' band went with the mean (TEXTURE_MEAN_FRACTION).
+TEXTURE_LIFT = 1.2
+#: A spot's patch covers where its protection is above this.
+HEAL_LEVEL = 0.02
+#: Directions tried for the source patch (16 around the circle).
+_ANGLES = np.linspace(0.0, 2 * np.pi, 16, endpoint=False)
+#: Distances tried, as multiples of the spot box's larger side.
+_DISTANCES = (0.8, 1.1, 1.5, 2.0, 2.8)
+#: A source must look like the skin around the spot: band energy within a
+#: factor of e, with colour and peaks counted in (see :func:`_pick_source`).
+_MAX_MISMATCH = 1.0
+
+
+@dataclass
+class HealPatch:
+    """One healed spot.
+
+    Attributes
+    ----------
+    box : (y0, y1, x0, x1)
+        Where the patch goes, px in the frame it was made in (match mode's work box).
+    pixels : ndarray, the original's dtype, (h, w) or (h, w, C)
+        The healed original there, for the swap's band.
+    where : ndarray bool (h, w)
+        Where ``pixels`` differ from the original (``q > 0``).
+    texture : ndarray float32 (h, w) or (h, w, C), or None
+        Borrowed texture to add to the result there (full scale 1, already
+        weighted by the protection); None when no clean skin nearby was like
+        the spot's surroundings (the spot then keeps the AI's skin alone).
+    offset : (dy, dx) or None
+        Where the texture came from, px.
+    """
+
+    box: tuple[int, int, int, int]
+    pixels: np.ndarray
+    where: np.ndarray
+    texture: np.ndarray | None = None
+    offset: tuple[int, int] | None = None
+
+    def shifted(self, dy: int, dx: int) -> "HealPatch":
+        """The same patch seen from a frame whose origin is (dy, dx) in this one's."""
+        y0, y1, x0, x1 = self.box
+        return HealPatch((y0 - dy, y1 - dy, x0 - dx, x1 - dx), self.pixels, self.where, self.texture, self.offset)
+
+
+def healed(original: np.ndarray, patches: list[HealPatch]) -> np.ndarray:
+    """``original`` with ``patches`` pasted (a copy), or ``original`` itself when there are none.
+
+    Patches partly outside the frame (a loupe's crop) are pasted where they overlap it.
+    """
+    if not patches:
+        return original
+    out = np.array(original)
+    h, w = out.shape[:2]
+    for patch in patches:
+        y0, y1, x0, x1 = patch.box
+        a0, a1, b0, b1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
+        if a0 >= a1 or b0 >= b1:
+            continue
+        src = patch.pixels[a0 - y0:a1 - y0, b0 - x0:b1 - x0]
+        where = patch.where[a0 - y0:a1 - y0, b0 - x0:b1 - x0]
+        np.copyto(out[a0:a1, b0:b1], src, where=where[..., None] if src.ndim == 3 else where)
+    return out
+
+
+def add_texture(out: np.ndarray, patches: list[HealPatch], weight_rows, strength: float = 1.0,
+                shadows: float = 0.0, highlights: float = 1.0) -> None:
+    """Add each patch's borrowed texture to ``out`` (in place), times the skin weight.
+
+    ``weight_rows(y0, y1, x0, x1)`` gives the mask (times regional strength)
+    without the blemish protection; ``strength`` and the luminosity protection
+    act as in the match. Parts of a patch outside ``out`` are skipped.
+    """
+    h, w = out.shape[:2]
+    for patch in patches:
+        if patch.texture is None:
+            continue
+        y0, y1, x0, x1 = patch.box
+        a0, a1, b0, b1 = max(0, y0), min(h, y1), max(0, x0), min(w, x1)
+        if a0 >= a1 or b0 >= b1:
+            continue
+        region = out[a0:a1, b0:b1]
+        x = to_float(region)
+        m = weight_rows(a0, a1, b0, b1) * np.float32(strength)
+        if shadows > 0 or highlights < 1:
+            m = m * luminosity_weight(luminance(x), shadows, highlights)
+        tex = patch.texture[a0 - y0:a1 - y0, b0 - x0:b1 - x0]
+        region[...] = from_float(x + (m[..., None] if tex.ndim == 3 else m) * tex, out.dtype)
+
+
+def _high_band(image: np.ndarray, y0: int, y1: int, x0: int, x1: int, radius: float) -> np.ndarray:
+    """``X - G_r(X)`` of ``image[y0:y1, x0:x1]``, float32, read with the blur's halo."""
+    h, w = image.shape[:2]
+    pad = halo_for(radius)
+    a0, a1, b0, b1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
+    x = to_float(image[a0:a1, b0:b1])
+    return (x - gaussian_blur(x, radius))[y0 - a0:y1 - a0, x0 - b0:x1 - b0]
+
+
+def _texture_band(image: np.ndarray, y0: int, y1: int, x0: int, x1: int, radius: float,
+                  mean_sigma: float) -> np.ndarray:
+    """The band borrowed into a spot: finer than the swap (``radius``, px) and
+    zero-mean over ``mean_sigma`` px, so it carries texture and no tone that
+    would show as a lighter or darker spot."""
+    band = _high_band(image, y0, y1, x0, x1, radius)
+    return band - gaussian_blur(band, mean_sigma)
+
+
+def _typical(values: np.ndarray) -> float:
+    """Mean of ``values`` (squares of a band) up to 16 times their median: what
+    ordinary skin texture holds, an edge or a pore-sized peak left out."""
+    if not values.size:
+        return 0.0
+    level = 16.0 * float(np.median(values))
+    return float(values[values <= level].mean()) if level > 0 else 0.0
+
+
+class _SkinAround:
+    """What the source search needs about the work box, on the spots' reduced grid.
+
+    Made once per plan: the luminance texture band's energy and fourth moment,
+    the original's colour, the mask and the spots, each averaged over the
+    grid's f x f blocks and kept as integral images, so that a candidate patch
+    costs a few lookups whatever its size.
+    """
+
+    def __init__(self, original, spots, weight_rows, swap_radius: float, mean_sigma: float):
+        h, w = spots.shape
+        f = self.f = spots.f
+        oy, ox = self.origin = spots.origin
+        hr, wr = spots.soft.shape
+        self.shape = (hr, wr)
+        energy = np.zeros((hr, wr), np.float32)
+        fourth = np.zeros((hr, wr), np.float32)
+        mask = np.zeros((hr, wr), np.float32)
+        channels = original.shape[2] if original.ndim == 3 else 1
+        colour = np.zeros((hr, wr, channels), np.float32)
+        halo = halo_for(swap_radius) + halo_for(mean_sigma)
+        step = max(1, 256 // f) * f  # rows per piece, whole blocks
+
+        def piece(r0: int) -> None:
+            r1 = min(hr * f, r0 + step)
+            a0, a1 = oy + r0, oy + r1
+            b0, b1 = ox, ox + wr * f
+            lum = luminance(to_float(original[max(0, a0 - halo):min(h, a1 + halo), b0:b1]))
+            band = lum - gaussian_blur(lum, swap_radius)
+            band = (band - gaussian_blur(band, mean_sigma))[a0 - max(0, a0 - halo):][:a1 - a0]
+            sq = band * band
+            size = (wr, (r1 - r0) // f)
+            energy[r0 // f:r1 // f] = cv2.resize(sq, size, interpolation=cv2.INTER_AREA)
+            fourth[r0 // f:r1 // f] = cv2.resize(sq * sq, size, interpolation=cv2.INTER_AREA)
+            mask[r0 // f:r1 // f] = cv2.resize(weight_rows(a0, a1, b0, b1), size, interpolation=cv2.INTER_AREA)
+            colour[r0 // f:r1 // f] = cv2.resize(to_float(original[a0:a1, b0:b1]), size,
+                                                 interpolation=cv2.INTER_AREA).reshape(size[1], wr, channels)
+
+        map_bands(piece, 0, hr * f, step)
+        self.energy, self.mask = energy, mask
+        self.taken = spots.soft > 0.5  # a source may borrow from a spot's fading margin, not the spot
+        self.sums = {name: cv2.integral(a.astype(np.float64)) for name, a in
+                     (("energy", energy), ("fourth", fourth), ("taken", self.taken.astype(np.float32)),
+                      ("off_skin", (mask < 0.5 * max(float(mask.max()), 1e-6)).astype(np.float32)))}
+        self.colour = cv2.integral(colour.astype(np.float64)).reshape(hr + 1, wr + 1, channels)
+
+    def to_grid(self, box):
+        """An image box (y0, y1, x0, x1) in the work box's px -> its cells on the grid (clipped)."""
+        y0, y1, x0, x1 = box
+        f, (oy, ox) = self.f, self.origin
+        hr, wr = self.shape
+        return (max(0, (y0 - oy) // f), min(hr, -(-(y1 - oy) // f)),
+                max(0, (x0 - ox) // f), min(wr, -(-(x1 - ox) // f)))
+
+    def mean(self, name, cells):
+        r0, r1, c0, c1 = cells
+        s = self.sums[name] if name != "colour" else self.colour
+        n = max(1, (r1 - r0) * (c1 - c0))
+        return (s[r1, c1] - s[r0, c1] - s[r1, c0] + s[r0, c0]) / n
+
+    def around(self, box, reach: int) -> float:
+        """Texture energy of the skin around ``box``, beyond ``reach`` px of it (its halo)."""
+        y0, y1, x0, x1 = box
+        side = max(y1 - y0, x1 - x0)
+        inner = self.to_grid((y0 - reach, y1 + reach, x0 - reach, x1 + reach))
+        outer = self.to_grid((y0 - reach - side, y1 + reach + side, x0 - reach - side, x1 + reach + side))
+        r0, r1, c0, c1 = outer
+        keep = (self.mask[r0:r1, c0:c1] > 0) & ~self.taken[r0:r1, c0:c1]
+        keep[inner[0] - r0:inner[1] - r0, inner[2] - c0:inner[3] - c0] = False
+        return _typical(self.energy[r0:r1, c0:c1][keep])
+
+
+def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_radius: float) -> list[HealPatch]:
+    """A healed patch of the original for every spot of ``spots``.
+
+    Parameters
+    ----------
+    original, ai : ndarray, same shape
+        The pair in the frame ``spots`` covers (match mode's work box).
+    spots : BlemishSpots
+        Where the AI removed a blemish: the protection ``p`` (its ``soft`` weight).
+    weight_rows : callable
+        ``weight_rows(y0, y1, x0, x1)`` -> the skin mask there, float32: a
+        borrowed patch must lie on skin.
+    swap_radius : float, px
+        The match's swap: the texture borrowed is finer than this.
+
+    Returns
+    -------
+    list of HealPatch
+    """
+    h, w = spots.shape
+    f = spots.f
+    oy, ox = spots.origin
+    n, _, stats, _ = cv2.connectedComponentsWithStats((spots.soft > HEAL_LEVEL).astype(np.uint8))
+    boxes = []
+    for k in range(1, n):
+        sx, sy, sw, sh = stats[k, :4]
+        y0, x0 = max(0, oy + (sy - 1) * f), max(0, ox + (sx - 1) * f)
+        y1, x1 = min(h, oy + (sy + sh + 1) * f), min(w, ox + (sx + sw + 1) * f)
+        if y1 > y0 and x1 > x0:
+            boxes.append((y0, y1, x0, x1))
+    if not boxes:
+        return []
+    # One zero-mean scale for the plan: a twelfth of the typical spot's box.
+    mean_sigma = max(1.5, float(np.median([max(b[1] - b[0], b[3] - b[2]) for b in boxes])) * TEXTURE_MEAN_FRACTION)
+    scene = _SkinAround(original, spots, weight_rows, swap_radius, mean_sigma)
+    return [_heal_one(original, ai, box, 1.0 - spots.rows(*box), scene, swap_radius, mean_sigma) for box in boxes]
+
+
+def _heal_one(original, ai, box, p, scene, swap_radius, mean_sigma) -> HealPatch:
+    """The healed original and the borrowed texture over one spot's box (``p``: its protection)."""
+    y0, y1, x0, x1 = box
+    h, w = original.shape[:2]
+    side = max(y1 - y0, x1 - x0)
+    # Healed on the spot and its margin (where the protection is full), with a
+    # pixel or two of feather.
+    q = np.clip(2.0 * p - 1.0, 0.0, 1.0)
+    # The AI's skin brought to the original's tone: A - C, with C the AI's change
+    # (A - O) measured on a thin ring just outside the spot and carried smoothly
+    # inwards (normalized convolution), so the patch meets the original at its
+    # edge whatever lies a little farther (a hairline, a fold). C is smooth:
+    # on a large frame it is made on the spots' reduced grid.
+    band_px = max(2, int(round(side / 8)))
+    sigma = max(1.5, side / 4.0)
+    pad = band_px + int(np.ceil(3 * sigma))
+    c0, c1, d0, d1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
+    inner = (slice(y0 - c0, y1 - c0), slice(x0 - d0, x1 - d0))
+    covered = np.zeros((c1 - c0, d1 - d0), np.uint8)
+    covered[inner] = p > HEAL_LEVEL
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1,) * 2)
+    edge = ((cv2.dilate(covered, disc) > 0) & (covered == 0)).astype(np.float32)
+    difference = to_float(ai[c0:c1, d0:d1]) - to_float(original[c0:c1, d0:d1])
+    channels = (lambda x: x[..., None]) if difference.ndim == 3 else (lambda x: x)
+    k = max(1, min(scene.f, int(sigma // 2)))
+    if k > 1:
+        size = (max(1, (d1 - d0) // k), max(1, (c1 - c0) // k))
+        e_small = cv2.resize(edge, size, interpolation=cv2.INTER_AREA)
+        d_small = cv2.resize(difference * channels(edge), size, interpolation=cv2.INTER_AREA)
+        d_small = d_small.reshape(e_small.shape + difference.shape[2:])
+        small = gaussian_blur(d_small, sigma / k) / channels(np.maximum(gaussian_blur(e_small, sigma / k), 1e-6))
+        change = cv2.resize(small, (d1 - d0, c1 - c0), interpolation=cv2.INTER_LINEAR).reshape(difference.shape)
+    else:
+        change = gaussian_blur(difference * channels(edge), sigma) / channels(
+            np.maximum(gaussian_blur(edge, sigma), 1e-6))
+    o = to_float(original[y0:y1, x0:x1])
+    pixels = from_float(o + channels(q) * (difference[inner] - change[inner]), original.dtype)
+    # Texture from beside the spot, at the energy and colour of the skin around
+    # it; that skin is taken beyond the reach of the spot's own halo in the
+    # band (a dark spot leaves a bright ring in O - G_r(O) as far as about 2 r).
+    around = scene.around(box, int(np.ceil(2 * swap_radius)))
+    colour = (to_float(original[c0:c1, d0:d1]) * channels(edge)).sum(axis=(0, 1)) / max(float(edge.sum()), 1e-6)
+    offset = _pick_source(box, around, colour, scene)
+    texture = None
+    if offset is not None:
+        dy, dx = offset
+        band = _texture_band(original, y0 + dy, y1 + dy, x0 + dx, x1 + dx, swap_radius, mean_sigma)
+        # At the energy of the skin around the spot everywhere inside it: a few
+        # pixels of texture vary too much by chance to be scaled as a whole.
+        lum = luminance(band)
+        local = gaussian_blur(lum * lum, max(1.5, side / 10.0))
+        gain = np.clip(TEXTURE_LIFT * np.sqrt(around / np.maximum(local, 1e-12)), 0.5, 2.0)
+        texture = (channels(gain * np.sqrt(np.clip(2 * p - p * p, 0.0, 1.0))) * band).astype(np.float32)
+    return HealPatch(box, pixels, q > 0, texture, offset)
+
+
+def _pick_source(box, around: float, colour, scene: _SkinAround) -> tuple[int, int] | None:
+    """The offset whose patch is clean skin most like the spot's surroundings, or None.
+
+    Candidates lie around the spot at a few distances; a patch must touch no
+    spot and lie on the mask. At the nearest distance that has any, the one
+    most like the skin around the spot wins: band energy (log ratio), its
+    peakiness (fourth moment over the squared energy, 3 for Gaussian texture:
+    an edge of a brow, a lip or a nostril is not skin texture) and mean colour
+    (in the texture's standard deviations, over eight) add up to its mismatch.
+    """
+    y0, y1, x0, x1 = box
+    hr, wr = scene.shape
+    f, (oy, ox) = scene.f, scene.origin
+    side = max(y1 - y0, x1 - x0)
+    if around <= 0:
+        return None
+    std = np.sqrt(around)
+    for dist in _DISTANCES:
+        best, best_score = None, np.inf
+        for angle in _ANGLES:
+            dy, dx = int(round(dist * side * np.sin(angle))), int(round(dist * side * np.cos(angle)))
+            cand = (y0 + dy, y1 + dy, x0 + dx, x1 + dx)
+            if cand[0] < oy or cand[2] < ox or cand[1] > oy + hr * f or cand[3] > ox + wr * f:
+                continue
+            cells = scene.to_grid(cand)
+            if scene.mean("taken", cells) > 0 or scene.mean("off_skin", cells) > 0:
+                continue
+            energy = scene.mean("energy", cells)
+            if energy <= 0:
+                continue
+            score = abs(np.log(energy / around))
+            score += max(0.0, float(np.log(scene.mean("fourth", cells) / energy ** 2 / 4.5)))
+            score += float(np.linalg.norm(np.atleast_1d(scene.mean("colour", cells) - colour))) / (8.0 * std)
+            if score < best_score and score <= _MAX_MISMATCH:
+                best, best_score = (dy, dx), score
+        if best is not None:
+            return best
+    return None
