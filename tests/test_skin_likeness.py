@@ -54,7 +54,8 @@ def test_likeness_on_grid_puts_the_reduced_pixels_where_they_were(scale):
     out = likeness_on_grid(step, 4, (width, 6), (scale, scale))
     assert out.shape == (6, width)
     centres = (np.arange(width) + 0.5) / scale  # full-res x of each target pixel's centre
-    np.testing.assert_allclose(out[0], np.clip((centres - 40) / 4 + 0.5, 0, 1), atol=1e-3)
+    # OpenCV 4's warpAffine interpolates at 1/32 px steps (its INTER_TAB_SIZE); 5's does not.
+    np.testing.assert_allclose(out[0], np.clip((centres - 40) / 4 + 0.5, 0, 1), atol=1 / 32)
 
 
 def _features(values):
