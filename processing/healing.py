@@ -46,6 +46,9 @@ TEXTURE_MEAN_FRACTION = 1.0 / 12.0
 #: The borrowed texture's amplitude over the surrounding skin's: a little
 #: more, since part of the pores' band went with the mean (TEXTURE_MEAN_FRACTION).
 TEXTURE_LIFT = 1.2
+#: Spots healed at most per plan (the largest); the rest keep the plain
+#: protection (the AI's skin, without borrowed texture).
+MAX_HEALED = 100
 #: A spot's patch covers where its protection is above this.
 HEAL_LEVEL = 0.02
 #: Directions tried for the source patch (16 around the circle).
@@ -257,7 +260,10 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
     oy, ox = spots.origin
     n, _, stats, _ = cv2.connectedComponentsWithStats((spots.soft > HEAL_LEVEL).astype(np.uint8))
     boxes = []
-    for k in range(1, n):
+    # The largest spots first, at most MAX_HEALED of them: a frame-wide mask on a
+    # large file can turn up hundreds of faint ones, and each costs a few ms.
+    order = 1 + np.argsort(-stats[1:, cv2.CC_STAT_AREA], kind="stable")[:MAX_HEALED]
+    for k in sorted(order):
         sx, sy, sw, sh = stats[k, :4]
         y0, x0 = max(0, oy + (sy - 1) * f), max(0, ox + (sx - 1) * f)
         y1, x1 = min(h, oy + (sy + sh + 1) * f), min(w, ox + (sx + sw + 1) * f)
@@ -268,7 +274,29 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
     # One zero-mean scale for the plan: a twelfth of the typical spot's box.
     mean_sigma = max(1.5, float(np.median([max(b[1] - b[0], b[3] - b[2]) for b in boxes])) * TEXTURE_MEAN_FRACTION)
     scene = _SkinAround(original, spots, weight_rows, swap_radius, mean_sigma)
-    return [_heal_one(original, ai, box, 1.0 - spots.rows(*box), scene, swap_radius, mean_sigma) for box in boxes]
+    return [_heal_one(original, ai, box, _protection(spots, box), scene, swap_radius, mean_sigma) for box in boxes]
+
+
+def _protection(spots, box) -> np.ndarray:
+    """The spots' protection over ``box`` (y0, y1, x0, x1), enlarged from the
+    reduced cells around it only (``spots.rows`` enlarges whole rows)."""
+    y0, y1, x0, x1 = box
+    f = spots.f
+    if f == 1:
+        return 1.0 - spots.rows(y0, y1, x0, x1)
+    oy, ox = spots.origin
+    hr, wr = spots.soft.shape
+    # Cells one beyond the box each side, enlarged as the whole grid would be
+    # (cell centres at (i + 0.5) f - 0.5).
+    r0, r1 = max(0, (y0 - oy) // f - 1), min(hr, (y1 - oy) // f + 2)
+    c0, c1 = max(0, (x0 - ox) // f - 1), min(wr, (x1 - ox) // f + 2)
+    cells = np.clip(spots.soft[r0:r1, c0:c1], 0.0, 1.0)
+    big = cv2.resize(cells, ((c1 - c0) * f, (r1 - r0) * f), interpolation=cv2.INTER_LINEAR)
+    out = np.zeros((y1 - y0, x1 - x0), np.float32)
+    a0, a1 = max(y0, oy + r0 * f), min(y1, oy + r1 * f)
+    b0, b1 = max(x0, ox + c0 * f), min(x1, ox + c1 * f)
+    out[a0 - y0:a1 - y0, b0 - x0:b1 - x0] = big[a0 - oy - r0 * f:a1 - oy - r0 * f, b0 - ox - c0 * f:b1 - ox - c0 * f]
+    return out
 
 
 def _heal_one(original, ai, box, p, scene, swap_radius, mean_sigma) -> HealPatch:

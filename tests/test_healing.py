@@ -102,3 +102,19 @@ def test_healing_touches_only_the_spots(pair):
         b = patch.box
         where[b[0]:b[1], b[2]:b[3]] |= patch.where
     assert np.array_equal(source[~where], o[~where]) and not np.array_equal(source[where], o[where])
+
+
+@pytest.mark.parametrize("f", [2, 3, 4])
+def test_a_spots_protection_is_the_whole_grids_enlargement_there(f):
+    """The protection over one spot's box, enlarged from the cells around it
+    only, equals the rows of the whole grid's enlargement there."""
+    from processing.blemish import BlemishSpots
+    from processing.healing import _protection
+
+    rng = np.random.default_rng(f)
+    soft = cv2.GaussianBlur(rng.random((40, 50)).astype(np.float32), (0, 0), 2) * 3 - 1
+    spots = BlemishSpots(soft, f, (5, 7), (5 + 40 * f + 3, 7 + 50 * f + 2))
+    for _ in range(20):
+        y0, x0 = int(rng.integers(0, 40 * f)), int(rng.integers(0, 50 * f))
+        box = (y0, min(spots.shape[0], y0 + int(rng.integers(1, 30))), x0, min(spots.shape[1], x0 + int(rng.integers(1, 30))))
+        np.testing.assert_allclose(_protection(spots, box), 1.0 - spots.rows(*box), atol=1e-4)
