@@ -140,12 +140,22 @@ def tone_shift(original: np.ndarray, ai: np.ndarray, weight: np.ndarray, swap_ra
         Where to measure (the skin, removed blemishes left out).
     swap_radius : float, px
     """
+    return _tone_shifts(original, ai, weight)(swap_radius)
+
+
+def _tone_shifts(original: np.ndarray, ai: np.ndarray, weight: np.ndarray):
+    """:func:`tone_shift` as a function of the swap radius, ``D`` and ``G_t(D)`` made once."""
     total = float(weight.sum())
-    if total <= 0:
-        return 0.0
     d = luminance(to_float(original)) - luminance(to_float(ai))
-    t = low_pass(d, TONE_SIGMA) - low_pass(d, float(np.hypot(TONE_SIGMA, swap_radius)))
-    return float((np.abs(t) * weight).sum() / total)
+    toned = low_pass(d, TONE_SIGMA)
+
+    def shift(swap_radius: float) -> float:
+        if total <= 0:
+            return 0.0
+        t = toned - low_pass(d, float(np.hypot(TONE_SIGMA, swap_radius)))
+        return float((np.abs(t) * weight).sum() / total)
+
+    return shift
 
 
 def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
@@ -186,11 +196,11 @@ def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     elif suggested < MIN_CUTOFF:
         reason += f", raised to {MIN_CUTOFF:.1f} px to cover the pores"
     # Lower in quarter octaves while the swap would move the tone.
-    while cut > MIN_CUTOFF and tone_shift(o, a, m, SWAP_FACTOR * cut) > TONE_BUDGET:
+    shift, start = _tone_shifts(o, a, m), cut
+    while cut > MIN_CUTOFF and shift(SWAP_FACTOR * cut) > TONE_BUDGET:
         cut = max(MIN_CUTOFF, cut * 2 ** -0.25)
-        if cut == MIN_CUTOFF or tone_shift(o, a, m, SWAP_FACTOR * cut) <= TONE_BUDGET:
-            reason += f"; lowered to {cut:.1f} px to keep the AI's tone"
-            break
+    if cut < start:
+        reason += f"; lowered to {cut:.1f} px to keep the AI's tone"
     return cut, ratio_list, reason
 
 
