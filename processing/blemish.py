@@ -22,15 +22,33 @@ from processing.boxes import grow_box
 from processing.dtypes import to_float
 from processing.filters import REC709, enlarge_rows, gaussian_blur, low_pass, luminance
 from processing.luminosity import smoothstep
-from processing.row_bands import band_height, crop_mask, weight_box, weight_rows
+from processing.row_bands import band_height, crop_mask, map_items, weight_box, weight_rows
 
 # Detection works on a copy whose long side is at most this: a blemish of
-# 4-8 px at 2 MP is 15-30 px at 24 MP, still several pixels after reduction.
-DETECT_MAX_SIDE = 2400
+# 4-8 px at 2 MP is 15-30 px at 24 MP, still 5-10 px after reduction by 3,
+# and the smallest core counted (MIN_CORE_FRACTION) at least 2.3 px.
+DETECT_MAX_SIDE = 1600
 #: Smallest core of a removed spot across, as a fraction of the image's long
 #: side (at least 2.75 px): a blemish is a few pixels across on a web image and a
 #: dozen on a 24 MP file, while chance peaks of smoothed-away texture are a pixel or two.
 MIN_CORE_FRACTION = 0.002
+#: The least spread a spot's change is measured in, in [0, 1] units (one 8-bit
+#: level): at z = 3 a spot must change by 3 levels at its own scale (a disc of
+#: about 4 levels, 3 % on skin), which is where a spot starts to be seen.
+#: Fainter changes are chance peaks of smoothed-away texture; on a large frame
+#: there are many, because the texture's own spread at a blemish's scale is a
+#: fraction of a level.
+VISIBLE_SPREAD = 1.0 / 255
+
+
+#: Grids up to this many cells are searched without the shortcuts that only pay
+#: on large ones (the local spread's blur on a reduced copy, coarser copies per scale).
+EXACT_SPREAD_CELLS = 1 << 20
+
+
+def smallest_core(h: int, w: int) -> float:
+    """Diameter (px) of the smallest removed spot's core counted in an ``h`` x ``w`` frame."""
+    return max(2.75, MIN_CORE_FRACTION * max(h, w))
 
 
 def blemish_threshold(sensitivity: float) -> float:
@@ -84,6 +102,8 @@ class BlemishSpots:
     f: int
     origin: tuple[int, int]
     shape: tuple[int, int]
+
+    AT_MOST_ONE = True  # a weight of 1 - p, p in [0, 1]
 
     def rows(self, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
         """The weight's rows ``r0:r1``, columns ``c0:c1``: float32, 0 where a spot is kept clean."""
@@ -160,9 +180,12 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     wide = max(16.0, max(h, w) * 0.05) / f
     af = af * (low_pass(of, wide) + 1e-3) / (low_pass(af, wide) + 1e-3)
     change = of - af
-    weights = ok * REC709[None, None, :]
-    diff = (change * weights).sum(axis=2) / np.maximum(weights.sum(axis=2), 1e-6)
-    redness = np.where((ok[..., 0] > 0) & (ok[..., 1] > 0), change[..., 0] - change[..., 1], 0).astype(np.float32)
+    # Luminance of the channels that did not clip (cv2.transform: a fused per-pixel dot product).
+    lum = REC709[None, :]
+    hh, ww = change.shape[:2]
+    diff = (cv2.transform(change * ok, lum).reshape(hh, ww)
+            / np.maximum(cv2.transform(ok, lum).reshape(hh, ww), 1e-6))
+    redness = (change[..., 0] - change[..., 1]) * (ok[..., 0] * ok[..., 1])
     return ToneChange(diff, redness, m_small, f, (y0, y1, x0, x1), (h, w))
 
 
@@ -170,12 +193,18 @@ def _removal_score(change: ToneChange, s: float, inside: np.ndarray) -> np.ndarr
     """How strongly a spot of scale ``s`` (reduced px) changed, luminance and
     redness together, on the change's reduced grid.
 
-    Scales of 2 px and more are measured on a copy reduced by a power of two
-    (their blurs are wide, and the change has nothing finer to lose).
+    Scales of 2 px (1.4 px on a large copy) and more are measured on a copy
+    reduced by a power of two (their blurs are wide, and the change has nothing
+    finer to lose).
     """
-    level = max(0, int(np.floor(np.log2(max(s, 1.0)))))
-    k = 2 ** level
+    # A power of two at or below s (each scale's blur 1-2 cells of its copy);
+    # on a large copy the nearest one (0.7-1.4 cells), which halves the cost
+    # of the scale whose copy is the full grid. On a small copy a spot is only
+    # a few cells across, and coarser cells would blur it into its surroundings.
     h, w = change.diff.shape
+    nearest = 0.0 if h * w <= EXACT_SPREAD_CELLS else 0.5
+    level = max(0, int(np.floor(np.log2(max(s, 1.0)) + nearest)))
+    k = 2 ** level
 
     def small(x):
         return x if k == 1 else cv2.resize(x, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
@@ -184,16 +213,45 @@ def _removal_score(change: ToneChange, s: float, inside: np.ndarray) -> np.ndarr
     if inside_k.sum() < 16:
         return np.zeros((h, w), np.float32)
     # A removed blemish was darker (original - AI < 0) and redder than the skin.
-    z, spread = _spot_score(small(change.diff), s / k, inside_k)
+    skin = _SkinCells(inside_k, 8.0 * s / k, exact=h * w <= EXACT_SPREAD_CELLS)
+    z, spread = _spot_score(small(change.diff), s / k, skin, floor=VISIBLE_SPREAD)
     z = np.maximum(-z, 0.0)
     if change.redness is not None:
         # Skin texture has little colour, so the redness change's own spread
         # can be tiny: count it in the luminance's spread, not below.
-        z = np.hypot(z, np.maximum(_spot_score(small(change.redness), s / k, inside_k, floor=spread)[0], 0.0))
+        z = np.hypot(z, np.maximum(_spot_score(small(change.redness), s / k, skin, floor=spread)[0], 0.0))
     return z if k == 1 else cv2.resize(z, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def _spot_score(diff: np.ndarray, s: float, inside: np.ndarray, floor: float = 1e-4) -> tuple[np.ndarray, float]:
+class _SkinCells:
+    """The skin searched at one scale: where it is, a sample of it for the
+    overall spread, and its local average over ``wide`` px (shared by
+    luminance and redness)."""
+
+    def __init__(self, inside: np.ndarray, wide: float, exact: bool = True):
+        self.inside = inside
+        self.wide = wide
+        # A regular sample of about 100 000 cells is plenty for a median.
+        self.step = max(1, int(np.sqrt(float(inside.sum()) / 100_000)))
+        self.sample = inside[::self.step, ::self.step] if self.step > 1 else None
+        self.mask = inside.astype(np.float32)
+        # On a large search grid the average is made on a reduced copy (the
+        # spread varies slowly); on a small one exactly.
+        self.exact_below = float("inf") if exact else 3.0
+        self.norm = np.maximum(self.low_pass(self.mask), 1e-3)
+
+    def values(self, x: np.ndarray) -> np.ndarray:
+        return x[self.inside] if self.sample is None else x[::self.step, ::self.step][self.sample]
+
+    def average(self, x: np.ndarray) -> np.ndarray:
+        """Local average of ``x`` over the skin (the spread varies slowly: a reduced copy does)."""
+        return self.low_pass(x * self.mask) / self.norm
+
+    def low_pass(self, x: np.ndarray) -> np.ndarray:
+        return low_pass(x, self.wide, exact_below=self.exact_below, cell=2.0)
+
+
+def _spot_score(diff: np.ndarray, s: float, skin, floor: float = 1e-4) -> tuple[np.ndarray, float]:
     """Local change of ``diff`` at scale ``s`` px (signed) in spreads of the skin around it.
 
     The spread is measured locally (over about 8 s), because what the AI did
@@ -207,14 +265,10 @@ def _spot_score(diff: np.ndarray, s: float, inside: np.ndarray, floor: float = 1
     signed = low - gaussian_blur(low, 4 * s)  # a change of its surroundings is not a spot
     local = np.abs(signed)
     # Overall robust spread of ordinary differences (texture the AI smoothed) on the skin.
-    vals = local[inside]
-    spread = max(1.4826 * float(np.median(vals)), floor)
-    m = inside.astype(np.float32)
-    wide = 8.0 * s
-    norm = np.maximum(gaussian_blur(m, wide), 1e-3)
+    spread = max(1.4826 * float(np.median(skin.values(local))), floor)
     # E|x| of a Gaussian is 0.798 of its standard deviation.
-    first = np.maximum(gaussian_blur(local * m, wide) / norm / 0.798, spread)
-    second = gaussian_blur(np.minimum(local, 3.0 * first) * m, wide) / norm / 0.798
+    first = np.maximum(skin.average(local) / 0.798, spread)
+    second = skin.average(np.minimum(local, 3.0 * first)) / 0.798
     return signed / np.maximum(second, spread), spread
 
 
@@ -361,25 +415,34 @@ def search_blemishes(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | No
         max_spot = max(16.0, 0.024 * max(h, w))
     m_small, f = change.mask, change.f
     y0, y1, x0, x1 = change.box
-    s = scale / f
+    core_d = smallest_core(h, w)
+    # No finer than a quarter of the smallest core (a spot's core is about half
+    # the spot, which the band-pass at scale s answers best at about 4 s
+    # across): a finer scale's cores are too small to count.
+    s = max(scale, core_d / 4) / f
     inside = m_small > 0.5
     if inside.sum() < 16:
         return None
     max_d = max_spot / f
-    min_area = np.pi / 4 * max(2.75, MIN_CORE_FRACTION * max(h, w)) ** 2 / f ** 2
+    min_area = np.pi / 4 * core_d ** 2 / f ** 2
     thr = blemish_threshold(sensitivity)
     # Spots from the smallest size up to the largest, one octave of scales at a
     # time, each scale's spots judged on their own (a small spot's core and a
     # larger scale's halo of it must not merge into one "edge").
+    scales = [s]
+    while 2 * scales[-1] <= max_d / 6:
+        scales.append(2 * scales[-1])
+
+    def score(scale: float):
+        z_s = _removal_score(change, scale, inside)
+        return z_s, _compact_spots((z_s > thr) & inside, max_d, min_area)
+
+    # The scales are independent: measured on the band threads.
     z = np.zeros(inside.shape, np.float32)
     core = np.zeros(inside.shape, bool)
-    while True:
-        z_s = _removal_score(change, s, inside)
-        core |= _compact_spots((z_s > thr) & inside, max_d, min_area)
+    for z_s, core_s in map_items(score, scales):
+        core |= core_s
         z = np.maximum(z, z_s)
-        if 2 * s > max_d / 6:
-            break
-        s *= 2
     if not core.any():
         return None
     spots = _grown_spots(core, z, inside, thr, max_d, min_area)

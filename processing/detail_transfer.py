@@ -18,7 +18,7 @@ import numpy as np
 from processing.blend import apply_masked, linear_light
 from processing.boxes import grow_box
 from processing.dtypes import to_float
-from processing.filters import REC709, LowPassRows, gaussian_blur, luminance
+from processing.filters import REC709, LowPassRows, gaussian_blur, luminance, luminance_of
 from processing.luminosity import luminosity_weight
 from processing.row_bands import band_height, inner, map_bands, run_kernel, weight_box, weight_rows
 
@@ -141,7 +141,7 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
             blended = cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_8U)
         m = weight_rows(mask, by0, by1, x0, x1)
         if shadows > 0 or highlights < 1:
-            m = m * luminosity_weight(luminance(to_float(a)), shadows, highlights)
+            m = m * luminosity_weight(luminance_of(a), shadows, highlights)
         # blendLinear computes (A (1 - m) + T m) / 1, rounded: exactly A where m == 0.
         out[by0:by1, x0:x1] = cv2.blendLinear(a, blended, 1.0 - m, m)
 
@@ -159,19 +159,24 @@ def _clip_keeping_luminance(t: np.ndarray) -> np.ndarray:
     goes over white by half a level of luminance or more is moved, and no
     channel moves by more than the largest overshoot (rounding is not texture).
     """
-    hi = cv2.minMaxLoc(t.reshape(-1, 1))[1]
-    if hi <= 255:
-        return cv2.convertScaleAbs(np.maximum(t, 0))  # 0-255 int16 -> uint8 as is
-    x = t.astype(np.float32)
-    h, w = x.shape[:2]
+    clipped = cv2.convertScaleAbs(np.maximum(t, 0))  # saturated: 0-255 int16 -> uint8 as is
+    h, w = t.shape[:2]
+    flat = t.reshape(h * w, 3)
+    # Only pixels with a channel over white change; usually a small part of a band.
+    over_white = cv2.compare(t.reshape(h, w * 3), 255, cv2.CMP_GT).reshape(h, w, 3)
+    pixels = np.flatnonzero(cv2.transform(over_white, np.ones((1, 3), np.float32)))
+    if not pixels.size:
+        return clipped
+    x = flat[pixels].astype(np.float32)
     over = np.maximum(x - 255.0, 0.0)
     kept = np.clip(x, 0.0, 255.0)
-    lost = cv2.transform(over, REC709[None, :]).reshape(h, w, 1)  # luminance lost above white
+    lost = over @ REC709[:, None]  # luminance lost above white
     room = (kept < 255).astype(np.float32)
-    share = cv2.transform(room, REC709[None, :]).reshape(h, w, 1)
-    move = np.minimum(lost / np.maximum(share, 1e-3), over.max(axis=2, keepdims=True))
+    share = room @ REC709[:, None]
+    move = np.minimum(lost / np.maximum(share, 1e-3), over.max(axis=1, keepdims=True))
     moved = kept + room * np.where(lost >= 0.5, move, 0.0)
-    return np.clip(moved + 0.5, 0, 255).astype(np.uint8)
+    clipped.reshape(h * w, 3)[pixels] = np.clip(moved + 0.5, 0, 255).astype(np.uint8)
+    return clipped
 
 
 def detail_kernel(sigma: float, strength: float, replace: bool = False):

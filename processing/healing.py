@@ -33,9 +33,10 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from processing.boxes import grow_box
 from processing.detail_transfer import halo_for
-from processing.dtypes import from_float, to_float
-from processing.filters import gaussian_blur, luminance
+from processing.dtypes import from_float, full_scale, to_float
+from processing.filters import gaussian_blur, low_pass, luminance, luminance_of
 from processing.luminosity import luminosity_weight
 from processing.row_bands import map_bands
 
@@ -55,6 +56,9 @@ HEAL_LEVEL = 0.02
 _ANGLES = np.linspace(0.0, 2 * np.pi, 16, endpoint=False)
 #: Distances tried, as multiples of the spot box's larger side.
 _DISTANCES = (0.8, 1.1, 1.5, 2.0, 2.8)
+#: Distances up to this are tried first, for every spot; the rest only for
+#: spots that found no source there.
+_NEAR = 1.5
 #: A source must look like the skin around the spot: band energy within a
 #: factor of e, with colour and peaks counted in (see :func:`_pick_source`).
 _MAX_MISMATCH = 1.0
@@ -155,6 +159,11 @@ def _texture_band(image: np.ndarray, y0: int, y1: int, x0: int, x1: int, radius:
     return band - gaussian_blur(band, mean_sigma)
 
 
+def channel_count(image: np.ndarray) -> int:
+    """How many channels ``image`` has (1 for a 2-D array)."""
+    return image.shape[2] if image.ndim == 3 else 1
+
+
 def _typical(values: np.ndarray) -> float:
     """Mean of ``values`` (squares of a band) up to 16 times their median: what
     ordinary skin texture holds, an edge or a pore-sized peak left out."""
@@ -165,50 +174,85 @@ def _typical(values: np.ndarray) -> float:
 
 
 class _SkinAround:
-    """What the source search needs about the work box, on the spots' reduced grid.
+    """What the source search needs about the skin near the spots, on the spots' reduced grid.
 
     Made once per plan: the luminance texture band's energy and fourth moment,
     the original's colour, the mask and the spots, each averaged over the
     grid's f x f blocks and kept as integral images, so that a candidate patch
-    costs a few lookups whatever its size.
+    costs a few lookups whatever its size. Only cells a search asks for
+    (:meth:`measure`) are measured: on a face with a few spots that is a
+    small part of the work box. Cells not measured count as off the skin.
     """
 
     def __init__(self, original, spots, weight_rows, swap_radius: float, mean_sigma: float):
-        h, w = spots.shape
-        f = self.f = spots.f
-        oy, ox = self.origin = spots.origin
-        hr, wr = spots.soft.shape
-        self.shape = (hr, wr)
-        energy = np.zeros((hr, wr), np.float32)
-        fourth = np.zeros((hr, wr), np.float32)
-        mask = np.zeros((hr, wr), np.float32)
-        channels = original.shape[2] if original.ndim == 3 else 1
-        colour = np.zeros((hr, wr, channels), np.float32)
-        halo = halo_for(swap_radius) + halo_for(mean_sigma)
+        self.original, self.weight_rows = original, weight_rows
+        self.swap_radius, self.mean_sigma = swap_radius, mean_sigma
+        self.f = spots.f
+        self.origin = spots.origin
+        self.image_shape = spots.shape
+        hr, wr = self.shape = spots.soft.shape
+        self.measured = np.zeros((hr, wr), bool)
+        self.energy = np.zeros((hr, wr), np.float32)
+        self.fourth = np.zeros((hr, wr), np.float32)
+        self.mask = np.zeros((hr, wr), np.float32)
+        self.colour = np.zeros((hr, wr, channel_count(original)), np.float32)
+        self.taken = spots.soft > 0.5  # a source may borrow from a spot's fading margin, not the spot
+        self.sums = {}
+
+    def measure(self, boxes, reach) -> None:
+        """Measure every cell within ``reach[i]`` px of ``boxes[i]`` (image px) not measured yet."""
+        hr, wr = self.shape
+        f, (oy, ox) = self.f, self.origin
+        wanted = np.zeros((hr, wr), bool)
+        for box, grow in zip(boxes, reach):
+            r0, r1, c0, c1 = self.to_grid(grow_box(box, grow, self.image_shape))
+            wanted[max(0, r0 - 1):r1 + 1, max(0, c0 - 1):c1 + 1] = True
+        wanted &= ~self.measured
+        if not wanted.any():
+            return
+        original, h = self.original, self.image_shape[0]
+        channels = self.colour.shape[2]
+        halo = halo_for(self.swap_radius) + halo_for(self.mean_sigma)
         step = max(1, 256 // f) * f  # rows per piece, whole blocks
 
         def piece(r0: int) -> None:
             r1 = min(hr * f, r0 + step)
+            cols = np.flatnonzero(wanted[r0 // f:r1 // f].any(axis=0))
+            if not cols.size:
+                return
+            # Runs of wanted columns, apart where the gap is wider than two halos
+            # (a second search measures a ring around what the first one did).
+            breaks = np.flatnonzero(np.diff(cols) > 2 * halo // f + 1)
+            for g0, g1 in zip(cols[np.r_[0, breaks + 1]], cols[np.r_[breaks, len(cols) - 1]] + 1):
+                run(r0, r1, int(g0), int(g1))
+
+        def run(r0: int, r1: int, g0: int, g1: int) -> None:
             a0, a1 = oy + r0, oy + r1
-            b0, b1 = ox, ox + wr * f
-            lum = luminance(to_float(original[max(0, a0 - halo):min(h, a1 + halo), b0:b1]))
-            band = lum - gaussian_blur(lum, swap_radius)
-            band = (band - gaussian_blur(band, mean_sigma))[a0 - max(0, a0 - halo):][:a1 - a0]
+            b0, b1 = ox + g0 * f, ox + g1 * f
+            # The blurs' halo, within the grid (as if the whole width were measured).
+            e0, e1 = max(ox, b0 - halo), min(ox + wr * f, b1 + halo)
+            lum = luminance_of(original[max(0, a0 - halo):min(h, a1 + halo), e0:e1])
+            # The scene only compares patches: close blurs do (reduced copies for wide ones).
+            band = lum - low_pass(lum, self.swap_radius)
+            band = (band - low_pass(band, self.mean_sigma))[a0 - max(0, a0 - halo):][:a1 - a0, b0 - e0:b1 - e0]
             sq = band * band
-            size = (wr, (r1 - r0) // f)
-            energy[r0 // f:r1 // f] = cv2.resize(sq, size, interpolation=cv2.INTER_AREA)
-            fourth[r0 // f:r1 // f] = cv2.resize(sq * sq, size, interpolation=cv2.INTER_AREA)
-            mask[r0 // f:r1 // f] = cv2.resize(weight_rows(a0, a1, b0, b1), size, interpolation=cv2.INTER_AREA)
-            colour[r0 // f:r1 // f] = cv2.resize(to_float(original[a0:a1, b0:b1]), size,
-                                                 interpolation=cv2.INTER_AREA).reshape(size[1], wr, channels)
+            size = (g1 - g0, (r1 - r0) // f)
+            rows, span = slice(r0 // f, r1 // f), slice(g0, g1)
+            self.energy[rows, span] = cv2.resize(sq, size, interpolation=cv2.INTER_AREA)
+            self.fourth[rows, span] = cv2.resize(sq * sq, size, interpolation=cv2.INTER_AREA)
+            self.mask[rows, span] = cv2.resize(self.weight_rows(a0, a1, b0, b1), size, interpolation=cv2.INTER_AREA)
+            # Averaged before conversion (OpenCV's integer path); a level is plenty for a colour match.
+            self.colour[rows, span] = to_float(cv2.resize(original[a0:a1, b0:b1], size, interpolation=cv2.INTER_AREA)
+                                               ).reshape(size[1], size[0], channels)
+            self.measured[rows, span] = True
 
         map_bands(piece, 0, hr * f, step)
-        self.energy, self.mask = energy, mask
-        self.taken = spots.soft > 0.5  # a source may borrow from a spot's fading margin, not the spot
-        self.sums = {name: cv2.integral(a.astype(np.float64)) for name, a in
-                     (("energy", energy), ("fourth", fourth), ("taken", self.taken.astype(np.float32)),
-                      ("off_skin", (mask < 0.5 * max(float(mask.max()), 1e-6)).astype(np.float32)))}
-        self.colour = cv2.integral(colour.astype(np.float64)).reshape(hr + 1, wr + 1, channels)
+        off_skin = (self.mask < 0.5 * max(float(self.mask.max()), 1e-6)) | ~self.measured
+        # Sums in float64: a patch's mean is a difference of two large sums.
+        self.sums = {name: cv2.integral(a, sdepth=cv2.CV_64F) for name, a in
+                     (("energy", self.energy), ("fourth", self.fourth), ("taken", self.taken.astype(np.uint8)),
+                      ("off_skin", off_skin.astype(np.uint8)))}
+        self.sums["colour"] = cv2.integral(self.colour, sdepth=cv2.CV_64F).reshape(hr + 1, wr + 1, channels)
 
     def to_grid(self, box):
         """An image box (y0, y1, x0, x1) in the work box's px -> its cells on the grid (clipped)."""
@@ -218,10 +262,12 @@ class _SkinAround:
         return (max(0, (y0 - oy) // f), min(hr, -(-(y1 - oy) // f)),
                 max(0, (x0 - ox) // f), min(wr, -(-(x1 - ox) // f)))
 
-    def mean(self, name, cells):
-        r0, r1, c0, c1 = cells
-        s = self.sums[name] if name != "colour" else self.colour
-        n = max(1, (r1 - r0) * (c1 - c0))
+    def means(self, name, r0, r1, c0, c1):
+        """Mean of a measure over cells ``r0:r1, c0:c1`` (integer arrays of boxes alike)."""
+        s = self.sums[name]
+        n = np.maximum(1, (r1 - r0) * (c1 - c0))
+        if s.ndim == 3:
+            n = n[..., None]
         return (s[r1, c1] - s[r0, c1] - s[r1, c0] + s[r0, c0]) / n
 
     def around(self, box, reach: int) -> float:
@@ -272,9 +318,40 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
     if not boxes:
         return []
     # One zero-mean scale for the plan: a twelfth of the typical spot's box.
-    mean_sigma = max(1.5, float(np.median([max(b[1] - b[0], b[3] - b[2]) for b in boxes])) * TEXTURE_MEAN_FRACTION)
+    sides = [max(b[1] - b[0], b[3] - b[2]) for b in boxes]
+    mean_sigma = max(1.5, float(np.median(sides)) * TEXTURE_MEAN_FRACTION)
     scene = _SkinAround(original, spots, weight_rows, swap_radius, mean_sigma)
-    return [_heal_one(original, ai, box, _protection(spots, box), scene, swap_radius, mean_sigma) for box in boxes]
+    # What the search reads: the candidates (up to the farthest distance tried
+    # plus a patch) and the skin around each spot (its halo in the band plus a
+    # side). The near distances first: most spots find a source there, and the
+    # far ring measures four times the area.
+    around_reach = [_around_reach(swap_radius) + side for side in sides]
+    near = [d for d in _DISTANCES if d <= _NEAR]
+    scene.measure(boxes, [max(int(np.ceil((near[-1] + 1) * side)), r) for side, r in zip(sides, around_reach)])
+    # Texture from beside each spot, at the energy and colour of the skin around
+    # it; that skin is taken beyond the reach of the spot's own halo in the
+    # band (a dark spot leaves a bright ring in O - G_r(O) as far as about 2 r).
+    around = [scene.around(box, _around_reach(swap_radius)) for box in boxes]
+    protection = [_protection(spots, box) for box in boxes]
+    rings = [_Ring.around(box, p, original.shape) for box, p in zip(boxes, protection)]
+    colours = [ring.colour(original) for ring in rings]
+    picks = [_pick_source(box, e, c, scene, near) for box, e, c in zip(boxes, around, colours)]
+    offsets = [offset for offset, _ in picks]
+    # Farther only where no nearer skin was free (off the mask, or other spots):
+    # skin nearby that was free but unlike the spot's surroundings says the
+    # farther skin will be no better.
+    blocked = [i for i, (offset, free) in enumerate(picks) if offset is None and not free and around[i] > 0]
+    if blocked:
+        scene.measure([boxes[i] for i in blocked], [int(np.ceil((_DISTANCES[-1] + 1) * sides[i])) for i in blocked])
+        for i in blocked:
+            offsets[i] = _pick_source(boxes[i], around[i], colours[i], scene, _DISTANCES)[0]
+    return [_heal_one(original, ai, box, p, ring, offset, e, f, swap_radius, mean_sigma)
+            for box, p, ring, offset, e in zip(boxes, protection, rings, offsets, around)]
+
+
+def _around_reach(swap_radius: float) -> int:
+    """How far a dark spot's bright ring reaches in ``O - G_r(O)`` (px): about 2 r."""
+    return int(np.ceil(2 * swap_radius))
 
 
 def _protection(spots, box) -> np.ndarray:
@@ -299,10 +376,43 @@ def _protection(spots, box) -> np.ndarray:
     return out
 
 
-def _heal_one(original, ai, box, p, scene, swap_radius, mean_sigma) -> HealPatch:
-    """The healed original and the borrowed texture over one spot's box (``p``: its protection)."""
+@dataclass
+class _Ring:
+    """A thin ring just outside a spot (its covered part grown by ``side / 8``), in a padded window."""
+
+    window: tuple[int, int, int, int]   # (c0, c1, d0, d1): the padded window, image px
+    inner: tuple[slice, slice]          # the spot's box inside the window
+    edge: np.ndarray                    # float32 0/1 over the window
+    sigma: float                        # px: how smoothly the AI's change is carried inwards
+
+    @classmethod
+    def around(cls, box, p: np.ndarray, shape) -> "_Ring":
+        y0, y1, x0, x1 = box
+        h, w = shape[:2]
+        side = max(y1 - y0, x1 - x0)
+        band_px = max(2, int(round(side / 8)))
+        sigma = max(1.5, side / 4.0)
+        pad = band_px + int(np.ceil(3 * sigma))
+        c0, c1, d0, d1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
+        inner = (slice(y0 - c0, y1 - c0), slice(x0 - d0, x1 - d0))
+        covered = np.zeros((c1 - c0, d1 - d0), np.uint8)
+        covered[inner] = p > HEAL_LEVEL
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1,) * 2)
+        edge = ((cv2.dilate(covered, disc) > 0) & (covered == 0)).astype(np.float32)
+        return cls((c0, c1, d0, d1), inner, edge, sigma)
+
+    def colour(self, image: np.ndarray) -> np.ndarray:
+        """Mean colour of ``image`` on the ring, float32 per channel in [0, 1]."""
+        c0, c1, d0, d1 = self.window
+        mean = cv2.mean(image[c0:c1, d0:d1], mask=self.edge.astype(np.uint8))[:channel_count(image)]
+        return np.float32(mean) / np.float32(full_scale(image.dtype))
+
+
+def _heal_one(original, ai, box, p, ring: _Ring, offset, around: float, f: int, swap_radius,
+              mean_sigma) -> HealPatch:
+    """The healed original and the borrowed texture (from ``offset``, scaled to the
+    energy ``around`` the spot) over one spot's box (``p``: its protection)."""
     y0, y1, x0, x1 = box
-    h, w = original.shape[:2]
     side = max(y1 - y0, x1 - x0)
     # Healed on the spot and its margin (where the protection is full), with a
     # pixel or two of feather.
@@ -312,18 +422,11 @@ def _heal_one(original, ai, box, p, scene, swap_radius, mean_sigma) -> HealPatch
     # inwards (normalized convolution), so the patch meets the original at its
     # edge whatever lies a little farther (a hairline, a fold). C is smooth:
     # on a large frame it is made on the spots' reduced grid.
-    band_px = max(2, int(round(side / 8)))
-    sigma = max(1.5, side / 4.0)
-    pad = band_px + int(np.ceil(3 * sigma))
-    c0, c1, d0, d1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
-    inner = (slice(y0 - c0, y1 - c0), slice(x0 - d0, x1 - d0))
-    covered = np.zeros((c1 - c0, d1 - d0), np.uint8)
-    covered[inner] = p > HEAL_LEVEL
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1,) * 2)
-    edge = ((cv2.dilate(covered, disc) > 0) & (covered == 0)).astype(np.float32)
+    c0, c1, d0, d1 = ring.window
+    edge, sigma, inner = ring.edge, ring.sigma, ring.inner
     difference = to_float(ai[c0:c1, d0:d1]) - to_float(original[c0:c1, d0:d1])
     channels = (lambda x: x[..., None]) if difference.ndim == 3 else (lambda x: x)
-    k = max(1, min(scene.f, int(sigma // 2)))
+    k = max(1, min(f, int(sigma // 2)))
     if k > 1:
         size = (max(1, (d1 - d0) // k), max(1, (c1 - c0) // k))
         e_small = cv2.resize(edge, size, interpolation=cv2.INTER_AREA)
@@ -336,12 +439,6 @@ def _heal_one(original, ai, box, p, scene, swap_radius, mean_sigma) -> HealPatch
             np.maximum(gaussian_blur(edge, sigma), 1e-6))
     o = to_float(original[y0:y1, x0:x1])
     pixels = from_float(o + channels(q) * (difference[inner] - change[inner]), original.dtype)
-    # Texture from beside the spot, at the energy and colour of the skin around
-    # it; that skin is taken beyond the reach of the spot's own halo in the
-    # band (a dark spot leaves a bright ring in O - G_r(O) as far as about 2 r).
-    around = scene.around(box, int(np.ceil(2 * swap_radius)))
-    colour = (to_float(original[c0:c1, d0:d1]) * channels(edge)).sum(axis=(0, 1)) / max(float(edge.sum()), 1e-6)
-    offset = _pick_source(box, around, colour, scene)
     texture = None
     if offset is not None:
         dy, dx = offset
@@ -355,10 +452,12 @@ def _heal_one(original, ai, box, p, scene, swap_radius, mean_sigma) -> HealPatch
     return HealPatch(box, pixels, q > 0, texture, offset)
 
 
-def _pick_source(box, around: float, colour, scene: _SkinAround) -> tuple[int, int] | None:
-    """The offset whose patch is clean skin most like the spot's surroundings, or None.
+def _pick_source(box, around: float, colour, scene: _SkinAround, distances=_DISTANCES):
+    """The offset whose patch is clean skin most like the spot's surroundings (or
+    None), and whether any candidate was free clean skin at all.
 
-    Candidates lie around the spot at a few distances; a patch must touch no
+    Candidates lie around the spot at ``distances`` (multiples of its box's
+    larger side), in 16 directions; a patch must touch no
     spot and lie on the mask. At the nearest distance that has any, the one
     most like the skin around the spot wins: band energy (log ratio), its
     peakiness (fourth moment over the squared energy, 3 for Gaussian texture:
@@ -370,26 +469,28 @@ def _pick_source(box, around: float, colour, scene: _SkinAround) -> tuple[int, i
     f, (oy, ox) = scene.f, scene.origin
     side = max(y1 - y0, x1 - x0)
     if around <= 0:
-        return None
+        return None, False
     std = np.sqrt(around)
-    for dist in _DISTANCES:
-        best, best_score = None, np.inf
-        for angle in _ANGLES:
-            dy, dx = int(round(dist * side * np.sin(angle))), int(round(dist * side * np.cos(angle)))
-            cand = (y0 + dy, y1 + dy, x0 + dx, x1 + dx)
-            if cand[0] < oy or cand[2] < ox or cand[1] > oy + hr * f or cand[3] > ox + wr * f:
-                continue
-            cells = scene.to_grid(cand)
-            if scene.mean("taken", cells) > 0 or scene.mean("off_skin", cells) > 0:
-                continue
-            energy = scene.mean("energy", cells)
-            if energy <= 0:
-                continue
-            score = abs(np.log(energy / around))
-            score += max(0.0, float(np.log(scene.mean("fourth", cells) / energy ** 2 / 4.5)))
-            score += float(np.linalg.norm(np.atleast_1d(scene.mean("colour", cells) - colour))) / (8.0 * std)
-            if score < best_score and score <= _MAX_MISMATCH:
-                best, best_score = (dy, dx), score
-        if best is not None:
-            return best
-    return None
+    # Every candidate at once: rows are distances, columns directions.
+    dist = np.asarray(distances)[:, None] * side
+    dy = np.round(dist * np.sin(_ANGLES)).astype(int)
+    dx = np.round(dist * np.cos(_ANGLES)).astype(int)
+    inside = (y0 + dy >= oy) & (x0 + dx >= ox) & (y1 + dy <= oy + hr * f) & (x1 + dx <= ox + wr * f)
+    r0, r1 = np.clip((y0 + dy - oy) // f, 0, hr), np.clip(-(-(y1 + dy - oy) // f), 0, hr)
+    c0, c1 = np.clip((x0 + dx - ox) // f, 0, wr), np.clip(-(-(x1 + dx - ox) // f), 0, wr)
+    cells = (r0, r1, c0, c1)
+    energy = scene.means("energy", *cells)
+    ok = inside & (scene.means("taken", *cells) <= 0) & (scene.means("off_skin", *cells) <= 0) & (energy > 0)
+    if not ok.any():
+        return None, False
+    energy = np.where(ok, energy, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.abs(np.log(energy / around))
+        score += np.maximum(0.0, np.log(np.maximum(scene.means("fourth", *cells), 1e-30) / energy ** 2 / 4.5))
+    score += np.linalg.norm(np.atleast_3d(scene.means("colour", *cells)) - np.ravel(colour), axis=-1) / (8.0 * std)
+    score = np.where(ok & (score <= _MAX_MISMATCH), score, np.inf)
+    for row in range(len(distances)):
+        best = int(np.argmin(score[row]))
+        if np.isfinite(score[row, best]):
+            return (int(dy[row, best]), int(dx[row, best])), True
+    return None, True

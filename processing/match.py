@@ -23,8 +23,8 @@ from processing.healing import add_texture, heal_patches, healed
 from processing.boxes import grow_box
 from processing.detail_transfer import add_detail
 from processing.dtypes import to_float
-from processing.filters import gaussian_blur, low_pass, luminance
-from processing.row_bands import BandWeight, crop_mask, weight_box, weight_rows
+from processing.filters import gaussian_blur, low_pass, luminance, luminance_of
+from processing.row_bands import BandWeight, crop_mask, map_items, weight_box, weight_rows
 from processing.spectrum import LADDER, removed_scale, texture_spectrum
 
 # The spectrum for the automatic cut-off is measured on at most this many pixels
@@ -146,7 +146,7 @@ def tone_shift(original: np.ndarray, ai: np.ndarray, weight: np.ndarray, swap_ra
 def _tone_shifts(original: np.ndarray, ai: np.ndarray, weight: np.ndarray):
     """:func:`tone_shift` as a function of the swap radius, ``D`` and ``G_t(D)`` made once."""
     total = float(weight.sum())
-    d = luminance(to_float(original)) - luminance(to_float(ai))
+    d = luminance_of(original) - luminance_of(ai)
     toned = low_pass(d, TONE_SIGMA)
 
     def shift(swap_radius: float) -> float:
@@ -181,7 +181,8 @@ def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     o, a = original[win], ai[win]
     if spots is not None:
         m = m * spots.rows(win[0].start, win[0].start + wh, win[1].start, win[1].start + ww)
-    ratios = texture_spectrum(a, m).ratio_to(texture_spectrum(o, m))
+    ai_spectrum, original_spectrum = map_items(lambda image: texture_spectrum(image, m), (a, o))
+    ratios = ai_spectrum.ratio_to(original_spectrum)
     ratio_list = [float(r) for r in ratios]
     finite = np.isfinite(ratios)
     if float((m > 0.5).sum()) < 256 or not finite[:3].all():
@@ -359,7 +360,7 @@ def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, 
     # Regional strengths above 100 % must scale the detail, not saturate a weight
     # at 1: split the weight into its <= 1 part and a strength factor.
     weight = plan.band_weight
-    peak = weight.max()
+    peak = 1.0 if weight.at_most_one() else weight.max()
     if peak > 1.0:
         weight, strength = weight.divided_by(peak), strength * peak
     y0, y1, x0, x1 = plan.box

@@ -53,6 +53,11 @@ def map_bands(fn: Callable[[int], object], start: int, stop: int, step: int) -> 
     return list(_pool().map(fn, range(start, stop, step)))
 
 
+def map_items(fn: Callable[[object], object], items: Sequence) -> list:
+    """``[fn(x) for x in items]`` on the band threads, in order."""
+    return list(_pool().map(fn, items))
+
+
 def band_height(width: int, at_least: int = 8) -> int:
     """Rows per band for an image ``width`` px wide (about :data:`BAND_PIXELS`)."""
     return max(at_least, BAND_PIXELS // max(1, width))
@@ -125,6 +130,13 @@ class BandWeight:
                        min(b[2] for b, _ in boxes), max(b[3] for b, _ in boxes))
             self._stats = (box, max((m for _, m in found), default=0.0))
         return self._stats
+
+    def at_most_one(self) -> bool:
+        """Whether no weight can exceed 1, known without a scan: masks are in
+        [0, 1] by contract, and every factor says so (``AT_MOST_ONE``)."""
+        if self.divisor < 1 or (isinstance(self.mask, BandWeight) and not self.mask.at_most_one()):
+            return False
+        return all(getattr(factor, "AT_MOST_ONE", False) for factor in self.factors)
 
     def box(self) -> tuple[int, int, int, int] | None:
         """(y0, y1, x0, x1) of where the weight is above 0, or None when nowhere."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processing.filters import gaussian_blur, luminance
+from processing.filters import gaussian_blur, luminance, luminance_of
 from processing.boxes import mask_bbox
 from processing.dtypes import mask_to_float, to_float
 
@@ -76,7 +76,7 @@ def texture_spectrum(image: np.ndarray, mask: np.ndarray | None = None,
     h, w = image.shape[:2]
     halo = int(8 * max(scales)) + 2
     y0, y1, x0, x1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
-    y = luminance(to_float(image[y0:y1, x0:x1]))
+    y = luminance_of(image[y0:y1, x0:x1])
     m = np.ones_like(y) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
     energies = []
     for s in scales:

@@ -1,0 +1,48 @@
+"""Detail transfer's 8-bit clip that keeps luminance (match mode on brightened skin)."""
+
+import numpy as np
+import pytest
+
+from processing.detail_transfer import _clip_keeping_luminance
+
+REC709 = np.array([0.2126, 0.7152, 0.0722])
+
+
+def reference(t: np.ndarray) -> np.ndarray:
+    """docs/METHODS.md, 'Where the AI brightened skin past white', on every pixel at once (float64)."""
+    x = t.astype(np.float64)
+    over = np.maximum(x - 255, 0)
+    kept = np.clip(x, 0, 255)
+    lost = over @ REC709
+    room = kept < 255
+    share = room @ REC709
+    move = np.minimum(lost / np.maximum(share, 1e-3), over.max(axis=2))
+    moved = kept + room * np.where(lost >= 0.5, move, 0)[..., None]
+    return np.clip(np.floor(moved + 0.5), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("top", [250, 262, 400])
+def test_equals_the_whole_frame_formula(top):
+    rng = np.random.default_rng(top)
+    t = rng.integers(-30, top, (120, 160, 3)).astype(np.int16)
+    out = _clip_keeping_luminance(t)
+    expected = reference(t)
+    # float32 against float64 may round a value that lands on .5 the other way.
+    assert np.abs(out.astype(int) - expected).max() <= 1
+    assert (out != expected).mean() < 1e-3
+
+
+def test_below_white_it_is_the_plain_clip():
+    t = np.random.default_rng(1).integers(-40, 256, (64, 64, 3)).astype(np.int16)
+    assert np.array_equal(_clip_keeping_luminance(t), np.clip(t, 0, 255).astype(np.uint8))
+
+
+def test_a_clipped_red_hands_its_luminance_to_green_and_blue():
+    t = np.array([[[275, 200, 180], [255, 255, 255], [300, 255, 100]]], np.int16)
+    out = _clip_keeping_luminance(t).astype(float)
+    assert out[0, 0, 0] == 255
+    # The luminance lost above white reappears in the channels with room.
+    assert out[0, 0] @ REC709 == pytest.approx(np.array([275, 200, 180]) @ REC709, abs=0.5)
+    assert np.array_equal(out[0, 1], [255, 255, 255])
+    # No channel moves by more than the largest overshoot (45): blue gets it all, not more.
+    assert out[0, 2, 2] - 100 <= 45 and out[0, 2, 1] == 255
