@@ -69,17 +69,24 @@ def choose(page, group: str, option: str) -> None:
 def open_step(page, title: str) -> None:
     """Open a step of the page by its title: an expander, or a switch (the texture spectrum)."""
     switch = page.locator('[data-testid="stCheckbox"]').filter(has_text=title)
+    expander = page.locator('[data-testid="stExpander"] summary').filter(has_text=title)
+    # Wait for the step to be drawn in either form: count() alone does not wait.
+    switch.or_(expander).first.wait_for(timeout=120_000)
     if switch.count():
         switch.get_by_text(title).click()
         wait_for_app_run(page)
         return
-    page.locator('[data-testid="stExpander"] summary').filter(has_text=title).click()
+    expander.click()
     page.wait_for_timeout(300)
 
 
 def mask_coverage(page) -> float:
-    text = page.locator('.st-key-mask-coverage [data-testid="stMetricValue"]').inner_text()
-    return float(re.search(r"[\d.]+", text).group())
+    """The coverage metric's value, once it shows one (it is drawn when the step opens)."""
+    from playwright.sync_api import expect
+
+    value = page.locator('.st-key-mask-coverage [data-testid="stMetricValue"]')
+    expect(value).to_have_text(re.compile(r"\d"), timeout=60_000)
+    return float(re.search(r"[\d.]+", value.inner_text()).group())
 
 
 def assert_no_exception(page):
