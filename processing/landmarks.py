@@ -46,6 +46,7 @@ import re
 import sys
 import tempfile
 import threading
+import types
 import zipfile
 from collections import defaultdict, deque
 from dataclasses import dataclass
@@ -190,7 +191,7 @@ def _hops(graph: dict[int, set[int]], a: int, b: int) -> int:
 
 def _edges(name: str) -> list[tuple[int, int]]:
     """Mesh edge set ``name`` (``"TESSELATION"``, ``"LIPS"``...) as index pairs."""
-    from mediapipe.tasks.python.vision.face_landmarker import FaceLandmarksConnections
+    FaceLandmarksConnections = _mediapipe().vision.FaceLandmarksConnections
     return [(c.start, c.end) for c in getattr(FaceLandmarksConnections, f"FACE_LANDMARKS_{name}")]
 
 
@@ -325,6 +326,33 @@ def _native_logs_hidden():
                 os.write(2, b"".join(kept))
 
 
+@functools.lru_cache(maxsize=1)
+def _mediapipe():
+    """What Retexture uses of mediapipe (``Image``, ``ImageFormat``,
+    ``BaseOptions``, ``vision``), imported once without matplotlib.
+
+    mediapipe's vision package imports ``matplotlib.pyplot`` for plotting
+    helpers this project never calls: half a second of every command's run
+    and of every batch worker's start. While mediapipe imports, empty
+    stand-ins take the places of ``matplotlib`` and ``matplotlib.pyplot``
+    (unless matplotlib is loaded already); they are removed afterwards, so a
+    later real import of matplotlib is unaffected.
+    """
+    stand_ins = {}
+    if "matplotlib" not in sys.modules:
+        for name in ("matplotlib", "matplotlib.pyplot"):
+            stand_ins[name] = sys.modules[name] = types.ModuleType(name)
+        stand_ins["matplotlib"].pyplot = stand_ins["matplotlib.pyplot"]
+    try:
+        from mediapipe import Image, ImageFormat
+        from mediapipe.tasks.python import BaseOptions, vision
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+    return types.SimpleNamespace(Image=Image, ImageFormat=ImageFormat, BaseOptions=BaseOptions, vision=vision)
+
+
 class _Models:
     """The process's landmarker and detector, made on first use."""
 
@@ -340,7 +368,8 @@ class _Models:
         bundle = model_bytes()
         detector = zipfile.ZipFile(io.BytesIO(bundle)).read("face_detector.tflite")
         with _native_logs_hidden():
-            from mediapipe.tasks.python import BaseOptions, vision
+            mp = _mediapipe()
+            BaseOptions, vision = mp.BaseOptions, mp.vision
             self.landmarker = vision.FaceLandmarker.create_from_options(vision.FaceLandmarkerOptions(
                 base_options=BaseOptions(model_asset_buffer=bundle),
                 num_faces=FACES_PER_CROP, min_face_detection_confidence=MIN_CONFIRM_SCORE))
@@ -388,8 +417,7 @@ def close() -> None:
 
 def _run(which: str, rgb: np.ndarray):
     """Landmarker (``"mesh"``) or detector (``"detect"``) on an RGB uint8 image."""
-    import mediapipe as mp
-
+    mp = _mediapipe()
     image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
     with _LOCK, _native_logs_hidden():
         models = _MODELS.open()

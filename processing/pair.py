@@ -304,15 +304,19 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         sources["mask"] = mask
     # The same file given twice is decoded once: the pixels are the same.
     same = wants_original and _same_file(original, retouched)
+    # The face model takes about half a second to load: it loads while the files decode.
+    faces_wanted = isinstance(mask, str) and mask == "auto"
     if parallel_decode:
         # Side by side: JPEG and PNG decoding release the GIL, and decoding is a
         # third of a 24 MP run. Submitted in the order problems are reported;
         # one at a time (in that order) when the files are large.
         if wants_original and not same:
             sources = {"original": original, **sources}
-        if len(sources) > 1 and _side_by_side(sources):
+        if _side_by_side(sources) if len(sources) > 1 else faces_wanted:
             with ThreadPoolExecutor(max_workers=len(sources)) as pool:
                 jobs = {name: pool.submit(_decode, src, max_pixels) for name, src in sources.items()}
+                if faces_wanted:
+                    _load_face_model()
                 loaded = {name: job.result() for name, job in jobs.items()}
         else:
             loaded = {name: _decode(src, max_pixels) for name, src in sources.items()}
@@ -352,6 +356,16 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         lap("align")
     pair.stage_seconds = stages
     return pair
+
+
+def _load_face_model() -> None:
+    """Load the face model now; a model that fails to load is reported by the face search itself."""
+    from processing.landmarks import open_models
+
+    try:
+        open_models()
+    except Exception:  # noqa: BLE001 - reported when the faces are searched
+        pass
 
 
 def _auto_mask(pair: PreparedPair, preset: Preset) -> PreparedPair:

@@ -228,3 +228,17 @@ def test_finds_faces_without_a_network():
     out = _run_python(SEARCH, "unshare", "-n")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "1"
+
+
+def test_the_face_model_loads_without_matplotlib_and_leaves_it_importable():
+    """mediapipe imports matplotlib.pyplot for plots never drawn here (half a second
+    of every run): the model loads without it, and a later real import still works."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from processing import landmarks; landmarks.open_models(); "
+            "print('matplotlib' in sys.modules, 'matplotlib.pyplot' in sys.modules); "
+            "import matplotlib.pyplot as plt; print(callable(plt.figure)); landmarks.close()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "True"]
