@@ -39,8 +39,6 @@ MIN_CORE_FRACTION = 0.002
 #: there are many, because the texture's own spread at a blemish's scale is a
 #: fraction of a level.
 VISIBLE_SPREAD = 1.0 / 255
-
-
 #: Grids up to this many cells are searched without the shortcuts that only pay
 #: on large ones (the local spread's blur on a reduced copy, coarser copies per scale).
 EXACT_SPREAD_CELLS = 1 << 20
@@ -202,8 +200,8 @@ def _removal_score(change: ToneChange, s: float, inside: np.ndarray) -> np.ndarr
     # of the scale whose copy is the full grid. On a small copy a spot is only
     # a few cells across, and coarser cells would blur it into its surroundings.
     h, w = change.diff.shape
-    nearest = 0.0 if h * w <= EXACT_SPREAD_CELLS else 0.5
-    level = max(0, int(np.floor(np.log2(max(s, 1.0)) + nearest)))
+    large = h * w > EXACT_SPREAD_CELLS
+    level = max(0, int(np.floor(np.log2(max(s, 1.0)) + (0.5 if large else 0.0))))
     k = 2 ** level
 
     def small(x):
@@ -213,7 +211,7 @@ def _removal_score(change: ToneChange, s: float, inside: np.ndarray) -> np.ndarr
     if inside_k.sum() < 16:
         return np.zeros((h, w), np.float32)
     # A removed blemish was darker (original - AI < 0) and redder than the skin.
-    skin = _SkinCells(inside_k, 8.0 * s / k, exact=h * w <= EXACT_SPREAD_CELLS)
+    skin = _SkinCells(inside_k, 8.0 * s / k, exact=not large)
     z, spread = _spot_score(small(change.diff), s / k, skin, floor=VISIBLE_SPREAD)
     z = np.maximum(-z, 0.0)
     if change.redness is not None:

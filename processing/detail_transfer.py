@@ -17,8 +17,7 @@ import numpy as np
 
 from processing.blend import apply_masked, linear_light
 from processing.boxes import grow_box
-from processing.dtypes import to_float
-from processing.filters import REC709, LowPassRows, gaussian_blur, luminance, luminance_of
+from processing.filters import REC709, LowPassRows, gaussian_blur, luminance_of
 from processing.luminosity import luminosity_weight
 from processing.row_bands import band_height, inner, map_bands, run_kernel, weight_box, weight_rows
 

@@ -22,8 +22,7 @@ from processing.blemish import BlemishSpots, search_blemishes
 from processing.healing import add_texture, heal_patches, healed
 from processing.boxes import grow_box
 from processing.detail_transfer import add_detail
-from processing.dtypes import to_float
-from processing.filters import gaussian_blur, low_pass, luminance, luminance_of
+from processing.filters import gaussian_blur, low_pass, luminance_of
 from processing.row_bands import BandWeight, crop_mask, map_items, weight_box, weight_rows
 from processing.spectrum import LADDER, removed_scale, texture_spectrum
 

@@ -312,7 +312,9 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         # one at a time (in that order) when the files are large.
         if wants_original and not same:
             sources = {"original": original, **sources}
-        if _side_by_side(sources) if len(sources) > 1 else faces_wanted:
+        # One file alone is decoded in a thread only to overlap the model's loading.
+        threaded = _side_by_side(sources) if len(sources) > 1 else faces_wanted
+        if threaded:
             with ThreadPoolExecutor(max_workers=len(sources)) as pool:
                 jobs = {name: pool.submit(_decode, src, max_pixels) for name, src in sources.items()}
                 if faces_wanted:

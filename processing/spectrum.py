@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processing.filters import gaussian_blur, luminance, luminance_of
+from processing.filters import gaussian_blur, luminance_of
 from processing.boxes import mask_bbox
-from processing.dtypes import mask_to_float, to_float
+from processing.dtypes import mask_to_float
 
 LADDER = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)  # inner sigmas of the octave bands, px
 
