@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Sequence
 
 import cv2
@@ -56,6 +56,17 @@ def map_bands(fn: Callable[[int], object], start: int, stop: int, step: int) -> 
 def map_items(fn: Callable[[object], object], items: Sequence) -> list:
     """``[fn(x) for x in items]`` on the band threads, in order."""
     return list(_pool().map(fn, items))
+
+
+def on_own_thread(fn: Callable, *args) -> Future:
+    """``fn(*args)`` started on a new thread, not the band threads: for work that
+    itself calls :func:`map_items` (a band thread waiting on band threads can
+    leave none to run them)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="retexture-task")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)  # the thread ends with its one task
 
 
 def band_height(width: int, at_least: int = 8) -> int:

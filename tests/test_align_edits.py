@@ -82,11 +82,11 @@ LIQUIFY_OPEN = {
     ("600px", "gaussian_6px", "frame"): "not detected under a 6 px Gaussian over a 160 px face: "
                                         "correlation 0.36",
     ("1.5MP", "edge_preserving", "skin"): "flat cheeks after OpenCV's edge-preserving filter: "
-                                          "correlation 0.895",
+                                          "correlation 0.88",
     ("1.5MP", "gaussian_6px", "skin"): "only the jaw is found under a 6 px Gaussian (the eyes move "
                                        "less than the blur): correlation 0.41",
     ("24MP", "tv_chambolle", "skin"): "a 10 px reshape of a 1625 px face: only the jaw is found on "
-                                      "the 1024 px frame window: correlation 0.46",
+                                      "the 1024 px frame window: correlation 0.47",
 }
 #: Frequency separation, add, a fixed 3 px cut-off at full strength: every
 #: decision is local (match mode's automatic cut-off is read off the whole

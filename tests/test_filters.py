@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from processing.filters import low_pass, luminance_of
+from processing.filters import gradient, low_pass, luminance_of
 
 
 @pytest.mark.parametrize("dtype, white", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0)])
@@ -37,3 +37,13 @@ def test_low_pass_on_a_reduced_copy_is_close_to_the_gaussian(cell):
     inner = (slice(60, -60), slice(60, -60))  # edges are reflected differently
     err = np.abs(low_pass(field, sigma, cell=cell)[inner] - expected[inner]).max()
     assert err < (0.01 if cell == 2.0 else 0.005)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (3, 7), (64, 41)])
+def test_gradient_is_numpys_bit_for_bit(shape):
+    rng = np.random.default_rng(5)
+    x = (rng.normal(0, 3, shape)).astype(np.float32)
+    gy, gx = gradient(x)
+    ry, rx = np.gradient(x)
+    assert gy.dtype == gx.dtype == np.float32
+    assert np.array_equal(gy, ry) and np.array_equal(gx, rx)

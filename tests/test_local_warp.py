@@ -135,6 +135,29 @@ def test_a_reshape_is_followed_and_the_rest_kept(photo):
     assert np.allclose(al.ai_to_original(pts), expected)
 
 
+def test_a_search_no_longer_wanted_measures_no_field(photo):
+    """align_pair starts the search on the grid before the global fit is known;
+    once the fit moves the grid, the search is dropped before its field is measured."""
+    import threading
+
+    d = bump_warp(photo.shape[:2], 6.0, 205, 110, 25)
+    ai = cv2.bilateralFilter(remapped(photo, d), 0, 30, 3)
+    wanted = threading.Event()
+    assert not find_local_warp(photo, ai, np.eye(3), wanted=wanted)
+    wanted.set()
+    assert find_local_warp(photo, ai, np.eye(3), wanted=wanted)
+
+
+def test_a_moved_grid_is_found_though_the_search_on_the_grid_started(photo):
+    """A same-size pair shifted by 2 px: the search begun on the identity is
+    dropped and the global shift comes back."""
+    shifted = cv2.warpAffine(cv2.GaussianBlur(photo, (0, 0), 1.5), np.float32([[1, 0, 2.0], [0, 1, -1.0]]),
+                             (512, 512), borderMode=cv2.BORDER_REFLECT)
+    al = align_pair(photo, shifted)
+    assert not al.same_grid
+    assert al.shift == pytest.approx((2.0, -1.0), abs=0.15)
+
+
 def test_summary_names_the_faces_a_warp_touches(photo):
     from processing.align.pair import Alignment
 

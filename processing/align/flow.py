@@ -16,7 +16,7 @@ import numpy as np
 
 from processing.align.features import ReducedPair, standardize, standardized_to_uint8
 from processing.align.geometry import apply_affine, fit_similarity, resize_matrix, warp_linear
-from processing.filters import gaussian_blur
+from processing.filters import gaussian_blur, gradient
 
 __all__ = [
     "MIN_MOTION_PX", "MIN_STRUCTURE_NCC",
@@ -124,7 +124,7 @@ def _structure_weight(image: np.ndarray) -> np.ndarray:
     High where flow is well defined in both directions (corners, texture),
     zero on flat areas and along edges.
     """
-    gy, gx = np.gradient(image)
+    gy, gx = gradient(image)
     jxx = gaussian_blur(gx * gx, 3.0)
     jyy = gaussian_blur(gy * gy, 3.0)
     jxy = gaussian_blur(gx * gy, 3.0)

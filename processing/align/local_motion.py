@@ -42,10 +42,11 @@ import numpy as np
 
 from processing.align.features import standardize, standardized_to_uint8
 from processing.align.smooth_field import NODES_PER_SIDE, fit_smooth_field
-from processing.filters import gaussian_blur
+from processing.filters import gaussian_blur, gradient
+from processing.row_bands import on_own_thread
 
 __all__ = ["BLUR_LEVELS", "FB_MAX_PX", "SEED_MIN_PX", "SEED_BLUR_SHARE", "SEED_MAX_GAIN",
-           "SEED_MIN_CONTRAST", "STRONG_SHARE", "pixel_grid", "sample_at", "look_alike", "consistent_flow", "tensor_average", "moved_seeds", "motion_field"]
+           "SEED_MIN_CONTRAST", "STRONG_SHARE", "FULL_FLOW_SIDE", "pixel_grid", "sample_at", "look_alike", "consistent_flow", "tensor_average", "moved_seeds", "motion_field"]
 
 #: Blurs (window px) tried when making the two images look alike.
 BLUR_LEVELS = (0.0, 1.0, 2.0, 3.0, 4.5, 6.5, 9.0)
@@ -66,6 +67,10 @@ SEED_MAX_GAIN = 0.5
 SEED_MIN_CONTRAST = 4.0
 #: Motion is judged on the strongest structure only: this share of each image's pixels.
 STRONG_SHARE = 0.15
+#: The field's last round measures flow at full resolution on windows up to
+#: this long side (px) and at half resolution beyond (4x faster: 0.3 s less on
+#: a 24 MP face, the liquify correlations within 0.01).
+FULL_FLOW_SIDE = 640
 
 
 def _dis(a: np.ndarray, b: np.ndarray, finest: int = 0) -> np.ndarray:
@@ -97,7 +102,7 @@ def sample_at(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
 
 
 def _gradient_energy(image: np.ndarray, window: float) -> np.ndarray:
-    gy, gx = np.gradient(image)
+    gy, gx = gradient(image)
     return _wide_blur(gx * gx + gy * gy, window)
 
 
@@ -107,9 +112,13 @@ def _wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:
         return gaussian_blur(image, sigma)
     h, w = image.shape[:2]
     k = int(sigma // 2)
-    small = cv2.resize(image, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA)
+    # Padded to whole cells of k px: OpenCV's area reduction by a whole factor
+    # is 3-5x faster than by a fractional one, and the cells stay square.
+    ph, pw = -h % k, -w % k
+    padded = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_REFLECT) if ph or pw else image
+    small = cv2.resize(padded, ((w + pw) // k, (h + ph) // k), interpolation=cv2.INTER_AREA)
     small = gaussian_blur(small, sigma / k)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(small, (w + pw, h + ph), interpolation=cv2.INTER_LINEAR)[:h, :w]
 
 
 def _blur_to(stack: list[np.ndarray], level: np.ndarray) -> np.ndarray:
@@ -147,8 +156,10 @@ def look_alike(a: np.ndarray, b: np.ndarray, window: float) -> tuple[np.ndarray,
     # Energies are wide-window averages: measured on half-size copies (4x cheaper).
     h, w = a.shape
     half = (max(1, w // 2), max(1, h // 2))
-    energy = [[np.log(_gradient_energy(cv2.resize(x, half, interpolation=cv2.INTER_AREA), window / 2) + 1e-9)
-               for x in st] for st in stacks]
+    # An odd last row or column is left out: a whole factor is OpenCV's fast path.
+    even = (slice(0, 2 * half[1]), slice(0, 2 * half[0])) if min(h, w) >= 2 else (slice(None), slice(None))
+    energy = [[np.log(_gradient_energy(cv2.resize(x[even], half, interpolation=cv2.INTER_AREA), window / 2)
+                      + 1e-9) for x in st] for st in stacks]
     levels = []
     for mine, other in ((0, 1), (1, 0)):
         # The blur at which this image's energy falls to the other's unblurred energy.
@@ -174,8 +185,10 @@ def consistent_flow(a: np.ndarray, b: np.ndarray, finest: int = 0) -> tuple[np.n
     consistent : ndarray, float32, shape (h, w)
         1 where forward and backward flows agree within FB_MAX_PX, else 0.
     """
+    # The two directions at once: DIS is only partly parallel inside.
+    backward = on_own_thread(_dis, b, a, finest)
     fwd = _dis(a, b, finest)
-    bwd = _dis(b, a, finest)
+    bwd = backward.result()
     back = sample_at(bwd, pixel_grid(a.shape) + fwd)
     return fwd, (np.linalg.norm(fwd + back, axis=2) < FB_MAX_PX).astype(np.float32)
 
@@ -193,7 +206,7 @@ def tensor_average(flow: np.ndarray, image: np.ndarray, weight: np.ndarray, sigm
     -------
     ndarray, float32, shape (h, w, 2), px
     """
-    gy, gx = np.gradient(image)
+    gy, gx = gradient(image)
     jxx, jxy, jyy = weight * gx * gx, weight * gx * gy, weight * gy * gy
     sxx, sxy, syy = (_wide_blur(j, sigma) for j in (jxx, jxy, jyy))
     fx, fy = flow[..., 0], flow[..., 1]
@@ -226,14 +239,15 @@ def _strong_in_both(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     strong = np.ones(a.shape, bool)
     for x in (a, b):
-        gy, gx = np.gradient(x)
+        gy, gx = gradient(x)
         energy = gaussian_blur(gx * gx + gy * gy, 1.5)
         strong &= energy >= np.percentile(energy[::2, ::2], 100 * (1 - STRONG_SHARE))
     return strong.astype(np.float32)
 
 
 def moved_seeds(a: np.ndarray, b: np.ndarray, min_px: float, sigma: float,
-                blur: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                blur: np.ndarray | float = 0.0,
+                measured: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Where the original really moved: a conservative motion estimate and its seeds.
 
     Parameters
@@ -247,6 +261,8 @@ def moved_seeds(a: np.ndarray, b: np.ndarray, min_px: float, sigma: float,
     blur : ndarray or float
         The blur :func:`look_alike` gave (px): motion must also exceed
         SEED_BLUR_SHARE of it.
+    measured : (flow, consistent), optional
+        ``consistent_flow(a, b, finest=1)`` when already measured.
 
     Returns
     -------
@@ -254,7 +270,7 @@ def moved_seeds(a: np.ndarray, b: np.ndarray, min_px: float, sigma: float,
         The conservative (strongly regularised) estimate, px.
     seeds : ndarray, bool, shape (h, w)
     """
-    flow, consistent = consistent_flow(a, b, finest=1)
+    flow, consistent = measured if measured is not None else consistent_flow(a, b, finest=1)
     motion = tensor_average(flow, a, consistent * _strong_in_both(a, b), sigma, 0.02)
     size = np.linalg.norm(motion, axis=2)
     candidate = size > np.maximum(max(min_px, SEED_MIN_PX), SEED_BLUR_SHARE * blur)
@@ -267,20 +283,29 @@ def moved_seeds(a: np.ndarray, b: np.ndarray, min_px: float, sigma: float,
     return motion, seeds
 
 
-def motion_field(a: np.ndarray, b: np.ndarray, rounds: int = 3) -> np.ndarray:
+def motion_field(a: np.ndarray, b: np.ndarray, rounds: int = 3,
+                 measured: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """The displacement field ``d`` with ``a(p) ~ b(p + d(p))`` where the window moved, px.
 
     Several rounds: DIS and the fit both underestimate large, steep warps;
-    each round measures only what the previous ones left.
+    each round measures only what the previous ones left. ``measured`` is
+    the first round's ``consistent_flow(a, b, finest=1)`` when already known
+    (:func:`moved_seeds` measures the same).
     """
     grid = pixel_grid(a.shape)
     d = np.zeros(a.shape + (2,), np.float32)
     for r in range(rounds):
         moved = sample_at(b, grid + d) if r else b
         # The rounds before the last measure at half resolution and fit on half
-        # as many nodes a side (4x faster each): only the last one needs the detail.
+        # as many nodes a side (4x faster each): only the last one needs the
+        # detail, and on a window over FULL_FLOW_SIDE the half-resolution flow
+        # already has more vectors than the fit has nodes.
         last = r == rounds - 1
-        flow, consistent = consistent_flow(a, moved, finest=0 if last else 1)
+        finest = 0 if last and max(a.shape) <= FULL_FLOW_SIDE else 1
+        if r == 0 and measured is not None and finest == 1:
+            flow, consistent = measured
+        else:
+            flow, consistent = consistent_flow(a, moved, finest=finest)
         step = None if last else 2 * max(4.0, max(a.shape) / NODES_PER_SIDE)
         d += fit_smooth_field(flow, a, consistent, step=step, zero_border=True)
     return d

@@ -23,15 +23,18 @@ would measure (see docs/METHODS.md).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
+from processing.align.features import ReducedPair
 from processing.align.geometry import resize_matrix
-from processing.align.local_motion import look_alike, motion_field, moved_seeds
+from processing.align.local_motion import consistent_flow, look_alike, motion_field, moved_seeds
 from processing.dtypes import to_float
 from processing.filters import gaussian_blur, luminance
+from processing.row_bands import map_items
 
 __all__ = ["DETECT_SIDE", "DETECT_FACE_PX", "REFINE_SIDE", "MIN_WARP_PX", "SUPPORT_PX_SAME_GRID",
            "SUPPORT_PX_RESAMPLED", "ZERO_PX", "FEATHER_PX",
@@ -321,15 +324,25 @@ def _covered(window: Window, ai_to_orig: np.ndarray, orig_shape: tuple[int, int]
     return (sx >= margin) & (sx <= wo - 1 - margin) & (sy >= margin) & (sy <= ho - 1 - margin)
 
 
-def _pair_on(window: Window, original: np.ndarray, ai: np.ndarray,
-             ai_to_orig: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _pair_on(window: Window, original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray,
+             reduced: ReducedPair | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Both images' luminance on a window, made to look alike, the blur that took
-    (:func:`~processing.align.local_motion.look_alike`) and where the original covers it."""
+    (:func:`~processing.align.local_motion.look_alike`) and where the original covers it.
+
+    With ``reduced`` (the global alignment's luminance copies), a window no
+    finer than those copies is sampled from them: the frame window of a 24 MP
+    pair then costs no second pass over the full-resolution pixels.
+    """
     from processing.align.features import standardize
 
     to_ai = np.linalg.inv(window.grid)
-    a = _luminance_on(ai, to_ai, window.shape)
-    b = _luminance_on(original, ai_to_orig @ to_ai, window.shape)
+    if reduced is not None and window.k <= _scale_of(reduced.ai_grid) and window.k <= _scale_of(
+            reduced.orig_grid @ ai_to_orig):
+        a = _luminance_on(reduced.ai, reduced.ai_grid @ to_ai, window.shape)
+        b = _luminance_on(reduced.orig, reduced.orig_grid @ ai_to_orig @ to_ai, window.shape)
+    else:
+        a = _luminance_on(ai, to_ai, window.shape)
+        b = _luminance_on(original, ai_to_orig @ to_ai, window.shape)
     covered = _covered(window, ai_to_orig, original.shape[:2])
     # Outside the original the AI's own values: no motion, no mismatch there.
     b = np.where(covered, b, a)
@@ -340,6 +353,11 @@ def _pair_on(window: Window, original: np.ndarray, ai: np.ndarray,
     a, b = _local_contrast(a, window_px), _local_contrast(b, window_px)
     a, b, blur = look_alike(a, b, window_px)
     return a, b, blur, covered
+
+
+def _scale_of(m: np.ndarray) -> float:
+    """Linear scale of a 3x3 map (output px per input px)."""
+    return float(np.sqrt(abs(np.linalg.det(m[:2, :2]))))
 
 
 def _local_contrast(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -403,11 +421,13 @@ def _region_field(window: Window, original, ai, ai_to_orig, support_px: float) -
     """The field on a refinement window, kept over the region that moved; None when nothing did."""
     a, b, blur, covered = _pair_on(window, original, ai, ai_to_orig)
     sigma = window.sigma()
-    motion, seeds = moved_seeds(a, b, MIN_WARP_PX * window.k, window.sigma(DETECT_SIGMA_FRACTION), blur)
+    measured = consistent_flow(a, b, finest=1)  # the seeds' flow is also the field's first round
+    motion, seeds = moved_seeds(a, b, MIN_WARP_PX * window.k, window.sigma(DETECT_SIGMA_FRACTION), blur,
+                                measured)
     seeds &= _eroded(covered, 3 * sigma)
     if not seeds.any():
         return None
-    d = motion_field(a, b)
+    d = motion_field(a, b, measured=measured)
     # The region grows from the seeds over the measured field, not the
     # conservative one: flat skin between moved features moves too.
     largest = float(np.sqrt((d * d).sum(axis=2).max()))
@@ -425,7 +445,8 @@ def _region_field(window: Window, original, ai, ai_to_orig, support_px: float) -
 
 
 def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray,
-                    faces: list | None = None) -> LocalWarp:
+                    faces: list | None = None, reduced: ReducedPair | None = None,
+                    wanted: threading.Event | None = None) -> LocalWarp:
     """Find liquify that the global alignment ``ai_to_orig`` leaves.
 
     Parameters
@@ -436,6 +457,12 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
         AI px -> original px, the global alignment.
     faces : list of FaceLandmarks, optional
         The faces found on the AI image: each is also looked at on its own.
+    reduced : ReducedPair, optional
+        Luminance copies already made (the global alignment's): windows no
+        finer than them are sampled from them.
+    wanted : threading.Event, optional
+        For a search started before the global alignment is known: once it
+        is cleared, the field is not measured (an empty warp comes back).
 
     Returns
     -------
@@ -446,18 +473,21 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
     same_grid = np.allclose(ai_to_orig, np.eye(3))
     support_px = SUPPORT_PX_SAME_GRID if same_grid else SUPPORT_PX_RESAMPLED
     faces = list(faces or [])
-    boxes = []
-    for window in _detection_windows((h, w), faces):
-        a, b, blur, covered = _pair_on(window, original, ai, ai_to_orig)
+
+    def boxes_on(window: Window) -> list:
+        a, b, blur, covered = _pair_on(window, original, ai, ai_to_orig, reduced)
         sigma = window.sigma(DETECT_SIGMA_FRACTION)
         _, seeds = moved_seeds(a, b, MIN_WARP_PX * window.k, sigma, blur)
-        boxes += _seed_boxes(seeds & _eroded(covered, sigma), window)
-    regions = []
-    for box in _merge(boxes):
-        region = _region_field(_window(*box, REFINE_SIDE, (w, h)), original, ai, ai_to_orig, support_px)
-        if region is not None:
-            regions.append(region)
-    warp = LocalWarp(regions)
+        return _seed_boxes(seeds & _eroded(covered, sigma), window)
+
+    # Windows are independent: measured on the band threads (OpenCV and numpy
+    # release the GIL), the frame and a group photo's faces share both cores.
+    boxes = [b for found in map_items(boxes_on, _detection_windows((h, w), faces)) for b in found]
+    if wanted is not None and not wanted.is_set():
+        return LocalWarp()
+    windows = [_window(*box, REFINE_SIDE, (w, h)) for box in _merge(boxes)]
+    regions = map_items(lambda win: _region_field(win, original, ai, ai_to_orig, support_px), windows)
+    warp = LocalWarp([r for r in regions if r is not None])
     if not warp:
         return warp
     box = warp.bbox()

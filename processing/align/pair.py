@@ -9,6 +9,7 @@ an edit is judged the same at 1 MP and at 24 MP.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,7 @@ from processing.align.flow import MIN_MOTION_PX, MIN_STRUCTURE_NCC, FlowFit, flo
 from processing.align.geometry import check_geometry, max_move, similarity_params
 from processing.align.local_warp import LocalWarp, apply_local_warp, find_local_warp
 from processing.align.resample import MIN_COVERAGE_FRACTION, coverage, full_coverage, resample
+from processing.row_bands import on_own_thread
 
 __all__ = ["AlignmentError", "Alignment", "align_pair", "align_if_enabled"]
 
@@ -305,6 +307,23 @@ def _coverage_stage(fit: _GlobalFit, fine: ReducedPair,
     return cover
 
 
+class _SearchOnGrid:
+    """The liquify search on the identity map, started on its own thread before
+    the global fit is known."""
+
+    def __init__(self, original, ai, faces, fine):
+        self._wanted = threading.Event()
+        self._wanted.set()
+        self._future = on_own_thread(find_local_warp, original, ai, np.eye(3), faces, fine, self._wanted)
+
+    def result(self) -> LocalWarp:
+        return self._future.result()
+
+    def drop(self) -> None:
+        """Not on the grid after all: the search stops before measuring any field."""
+        self._wanted.clear()
+
+
 # --------------------------------------------------------------------------
 # Public entry points.
 
@@ -379,14 +398,27 @@ def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
     ai_shape, orig_shape = ai.shape[:2], original.shape[:2]
     same_size = ai_shape == orig_shape
     fine = reduced_pair(original, ai, max_side)
-    coarse = reduce_further(fine, max(fine.orig.shape) // 2, max(fine.ai.shape) // 2)
-    ai_to_orig, ff = _coarse_stage(coarse, fine, same_size)
-    fit = _refine_stage(coarse, fine, ai_to_orig, ff, not same_size)
+    # Most tools keep the grid: the liquify search on it starts now, beside the
+    # global fit, and is kept when that fit confirms the grid.
+    on_grid = _SearchOnGrid(original, ai, faces, fine) if same_size and refine else None
+    try:
+        coarse = reduce_further(fine, max(fine.orig.shape) // 2, max(fine.ai.shape) // 2)
+        ai_to_orig, ff = _coarse_stage(coarse, fine, same_size)
+        fit = _refine_stage(coarse, fine, ai_to_orig, ff, not same_size)
+    except BaseException:
+        if on_grid:
+            on_grid.drop()
+        raise
     residual = _residual(fit)
     same_grid = same_size and max_move(fit.ai_to_orig, ai_shape) < MIN_MOTION_PX
     if same_grid:
         fit.ai_to_orig, fit.scale, fit.rotation, fit.shift = np.eye(3), 1.0, 0.0, (0.0, 0.0)
-    warp = find_local_warp(original, ai, fit.ai_to_orig, faces) if refine else LocalWarp()
+    if on_grid and same_grid:
+        warp = on_grid.result()
+    else:
+        if on_grid:
+            on_grid.drop()
+        warp = find_local_warp(original, ai, fit.ai_to_orig, faces, fine) if refine else LocalWarp()
     details = dict(residual_px=residual, refined=bool(warp), local_warp_px=warp.max_px,
                    local_warp_fraction=warp.moved_fraction, local_warp_faces=warp.faces,
                    _ai_to_orig=fit.ai_to_orig, _warp=warp if warp else None)

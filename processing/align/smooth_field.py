@@ -25,6 +25,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from processing.filters import gradient
+
 __all__ = ["STIFFNESS", "NODES_PER_SIDE", "bending", "fit_smooth_field"]
 
 #: Weight of the bending penalty against the data, relative to the 99th
@@ -102,7 +104,7 @@ def fit_smooth_field(flow: np.ndarray, image: np.ndarray, weight: np.ndarray,
     h, w = image.shape
     step = step or max(4.0, max(h, w) / NODES_PER_SIDE)
     gh, gw = max(2, int(round(h / step))), max(2, int(round(w / step)))
-    gy, gx = np.gradient(image)
+    gy, gx = gradient(image)
     jxx, jxy, jyy = weight * gx * gx, weight * gx * gy, weight * gy * gy
     fx, fy = flow[..., 0], flow[..., 1]
 
