@@ -329,26 +329,30 @@ def _native_logs_hidden():
 @functools.lru_cache(maxsize=1)
 def _mediapipe():
     """What Retexture uses of mediapipe (``Image``, ``ImageFormat``,
-    ``BaseOptions``, ``vision``), imported once without matplotlib.
+    ``BaseOptions``, ``vision``), imported once without matplotlib or sounddevice.
 
     mediapipe's vision package imports ``matplotlib.pyplot`` for plotting
     helpers this project never calls: half a second of every command's run
     and of every batch worker's start. While mediapipe imports, empty
     stand-ins take the places of ``matplotlib`` and ``matplotlib.pyplot``
-    (unless matplotlib is loaded already); they are removed afterwards, so a
-    later real import of matplotlib is unaffected.
+    (unless matplotlib is loaded already). Its audio package imports
+    ``sounddevice`` (0.1 s: it loads PortAudio) for microphone recording and
+    takes an ImportError as "no audio": the import is blocked meanwhile. Both
+    are undone afterwards, so a later real import is unaffected.
     """
     stand_ins = {}
     if "matplotlib" not in sys.modules:
         for name in ("matplotlib", "matplotlib.pyplot"):
             stand_ins[name] = sys.modules[name] = types.ModuleType(name)
         stand_ins["matplotlib"].pyplot = stand_ins["matplotlib.pyplot"]
+    if "sounddevice" not in sys.modules:
+        stand_ins["sounddevice"] = sys.modules["sounddevice"] = None  # None in sys.modules: ImportError
     try:
         from mediapipe import Image, ImageFormat
         from mediapipe.tasks.python import BaseOptions, vision
     finally:
         for name, module in stand_ins.items():
-            if sys.modules.get(name) is module:
+            if name in sys.modules and sys.modules[name] is module:
                 del sys.modules[name]
     return types.SimpleNamespace(Image=Image, ImageFormat=ImageFormat, BaseOptions=BaseOptions, vision=vision)
 

@@ -20,12 +20,15 @@ system well posed where nothing constrains the field.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from processing.filters import gradient
+
+if TYPE_CHECKING:  # imported where used: scipy.sparse takes 0.2 s, and only a pair that moved needs it
+    import scipy.sparse as sp
 
 __all__ = ["STIFFNESS", "NODES_PER_SIDE", "bending", "fit_smooth_field"]
 
@@ -46,6 +49,8 @@ SOLVER_ITERATIONS = 1000
 
 def _first_difference(n: int) -> sp.csr_matrix:
     """1-D first differences of ``n`` nodes, sparse (n - 1, n)."""
+    import scipy.sparse as sp
+
     ones = np.ones(max(n - 1, 0))
     return sp.diags([-ones, ones], [0, 1], shape=(max(n - 1, 0), n), format="csr")
 
@@ -55,6 +60,8 @@ def _second_difference(n: int) -> sp.csr_matrix:
 
     No rows at the ends: a straight line has none, so it costs nothing.
     """
+    import scipy.sparse as sp
+
     if n < 3:
         return sp.csr_matrix((0, n))
     ones = np.ones(n - 2)
@@ -67,6 +74,8 @@ def bending(shape: tuple[int, int]) -> sp.csr_matrix:
 
     Zero exactly for affine fields; positive for anything that bends.
     """
+    import scipy.sparse as sp
+
     h, w = shape
     dxx, dyy = _second_difference(w), _second_difference(h)
     dxy = sp.kron(_first_difference(h), _first_difference(w))
@@ -101,6 +110,9 @@ def fit_smooth_field(flow: np.ndarray, image: np.ndarray, weight: np.ndarray,
     ndarray, float32, shape (h, w, 2)
         The fitted field, px, interpolated (bicubic) from the nodes.
     """
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
     h, w = image.shape
     step = step or max(4.0, max(h, w) / NODES_PER_SIDE)
     gh, gw = max(2, int(round(h / step))), max(2, int(round(w / step)))
