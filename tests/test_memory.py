@@ -62,7 +62,7 @@ def test_a_sparse_frame_costs_only_what_is_painted():
     assert sparse <= painted_mb("np.zeros") + 1
 
 
-RSS_AFTER_BANDS = """
+RSS_AFTER_FREES = """
 import numpy as np
 from processing.memory import return_freed_memory
 took = return_freed_memory() if {apply} else False
@@ -71,21 +71,29 @@ def rss_mb():
         return int(f.read().split()[1]) * 4096 / 1e6
 big = np.ones(24_000_000, np.uint8); del big   # glibc now serves blocks below 24 MB from its heap
 base = rss_mb()
-bands = [np.ones(3_000_000, np.uint8) for _ in range(8)]   # a band's temporaries
+frame = np.ones(20_000_000, np.uint8); del frame   # a frame or a mask
+after_frame = rss_mb() - base
+bands = [np.ones(3_000_000, np.uint8) for _ in range(16)]   # band temporaries, 48 MB
 del bands
-print(took, rss_mb() - base)
+print(took, after_frame, rss_mb() - base)
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator setting")
-def test_band_temporaries_go_back_with_return_freed_memory():
-    def kept(apply):
-        out = subprocess.run([sys.executable, "-c", RSS_AFTER_BANDS.format(apply=apply)], capture_output=True,
-                             text=True, check=True).stdout.split()
-        return out[0], float(out[1])
+def test_frames_go_back_and_few_band_temporaries_are_kept_with_return_freed_memory():
+    from processing.memory import RETURN_TRIM_THRESHOLD
 
-    took, kept_with = kept(True)
-    _, kept_without = kept(False)
+    def kept(apply):
+        out = subprocess.run([sys.executable, "-c", RSS_AFTER_FREES.format(apply=apply)], capture_output=True,
+                             text=True, check=True).stdout.split()
+        return out[0], float(out[1]), float(out[2])
+
+    took, frame_with, bands_with = kept(True)
+    _, frame_without, bands_without = kept(False)
     assert took == "True"
-    assert kept_without > 15   # by default the freed 24 MB of bands stay with the process
-    assert kept_with < 3       # with the setting each goes back when freed
+    # By default the freed frame stays with the process.
+    assert frame_without > 15, (frame_without, bands_without)
+    # With the setting the frame goes back when freed, and the heap keeps at
+    # most its trim threshold of the bands (for the next band to reuse).
+    assert frame_with < 3
+    assert bands_with < RETURN_TRIM_THRESHOLD / 1e6 + 4
