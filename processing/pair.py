@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,9 +330,18 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
     ai = loaded["retouched"]
     lap("read")
     pair = PreparedPair(retouched=ai, original=None, skin_mask=None)
+    early = None
     if isinstance(mask, str) and mask == "auto":
         announce("faces")
-        pair = _auto_mask(pair, preset)
+        if wants_original and preset.align and (parallel_decode or same):
+            # The face search runs on one core: the alignment starts beside it and
+            # waits for the faces only where it needs them (each face's own look).
+            early = _EarlyAlignment(loaded["original"] if "original" in loaded else ai, ai, align_hint, align_side)
+        try:
+            pair = _auto_mask(pair, preset)
+        finally:
+            if early is not None:
+                early.faces_found(pair.landmarks)
         if require_face and not pair.faces:
             raise ValueError(require_face)
     elif mask is None or (isinstance(mask, str) and mask == "none"):
@@ -350,11 +359,14 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         del loaded
         lap("read")
         pair.original_name, pair.original_notes = orig.name, list(orig.notes)
-        pair.original = match_layout(orig.pixels, ai.pixels)
+        pair.original = early.original if early is not None else match_layout(orig.pixels, ai.pixels)
         del orig
         if preset.align:
             announce("align")
-        _align(pair, preset.align, align_hint, align_side)
+        if early is not None:
+            _use_alignment(pair, early.result())
+        else:
+            _align(pair, preset.align, align_hint, align_side)
         lap("align")
     pair.stage_seconds = stages
     return pair
@@ -380,12 +392,39 @@ def _auto_mask(pair: PreparedPair, preset: Preset) -> PreparedPair:
 def _align(pair: PreparedPair, enabled: bool, hint: str, side: int | None) -> None:
     """Put the original on the retouched image's grid (in place); coverage from the alignment."""
     from processing.align import align_if_enabled
-    from processing.align.resample import is_full_coverage
 
     kwargs = {"max_side": side} if side else {}
     # The faces of the automatic mask are each searched for a reshape at their own scale.
-    alignment = align_if_enabled(pair.original, pair.retouched.pixels, enabled, hint,
-                                 faces=pair.landmarks, **kwargs)
+    _use_alignment(pair, align_if_enabled(pair.original, pair.retouched.pixels, enabled, hint,
+                                          faces=pair.landmarks, **kwargs))
+
+
+class _EarlyAlignment:
+    """The alignment of a pair with the automatic mask, started before its faces are found."""
+
+    def __init__(self, original: LoadedImage, ai: LoadedImage, hint: str, side: int | None):
+        from processing.align import align_if_enabled
+        from processing.row_bands import on_own_thread
+
+        self.original = match_layout(original.pixels, ai.pixels)
+        self._faces: Future = Future()
+        kwargs = {"max_side": side} if side else {}
+        self._job = on_own_thread(lambda: align_if_enabled(self.original, ai.pixels, True, hint,
+                                                           faces=self._faces.result, **kwargs))
+
+    def faces_found(self, faces) -> None:
+        """The faces found (None: the search failed; the alignment then looks at none)."""
+        self._faces.set_result(list(faces or []))
+
+    def result(self):
+        """The Alignment; its errors (not the same photo) are raised here."""
+        return self._job.result()
+
+
+def _use_alignment(pair: PreparedPair, alignment) -> None:
+    """The original on the retouched image's grid (in place), and its coverage."""
+    from processing.align.resample import is_full_coverage
+
     if alignment is None:
         return
     if not alignment.identity:

@@ -280,7 +280,7 @@ def test_stages_are_announced_as_each_starts(tmp_path, monkeypatch):
     for path, data in zip((o, a), demo_files()):
         path.write_bytes(data)
     events = []
-    for name in ("_decode", "_auto_mask", "_align"):
+    for name in ("_decode", "_auto_mask", "_EarlyAlignment", "_align", "_use_alignment"):
         real = getattr(pair_module, name)
 
         def spy(*args, _real=real, _name=name, **kwargs):
@@ -290,8 +290,17 @@ def test_stages_are_announced_as_each_starts(tmp_path, monkeypatch):
         monkeypatch.setattr(pair_module, name, spy)
     pair_module.prepare_pair(o, a, "auto", Preset(align=True), on_stage=events.append)
     assert [e for e in events if not e.startswith("_")] == ["read", "faces", "align"]
-    for stage, work in (("read", "_decode"), ("faces", "_auto_mask"), ("align", "_align")):
+    # With the automatic mask the alignment starts beside the face search (it
+    # waits for the faces where it needs them) and is taken up after "align".
+    for stage, work in (("read", "_decode"), ("faces", "_EarlyAlignment"), ("faces", "_auto_mask"),
+                        ("align", "_use_alignment")):
         assert events.index(stage) < events.index(work)
+    assert "_align" not in events
+    events.clear()
+    pair_module.prepare_pair(o, a, "none", Preset(align=True),
+                             on_stage=events.append)
+    assert [e for e in events if not e.startswith("_")] == ["read", "align"]
+    assert events.index("align") < events.index("_align") and "_EarlyAlignment" not in events
     events.clear()
     pair_module.prepare_pair(o, a, "none", Preset(align=False), on_stage=events.append)
     assert [e for e in events if not e.startswith("_")] == ["read"]

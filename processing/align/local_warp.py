@@ -34,7 +34,7 @@ from processing.align.geometry import resize_matrix
 from processing.align.local_motion import consistent_flow, look_alike, motion_field, moved_seeds
 from processing.dtypes import to_float
 from processing.filters import gaussian_blur, luminance
-from processing.row_bands import map_items
+from processing.row_bands import map_items, on_own_thread
 
 __all__ = ["DETECT_SIDE", "DETECT_FACE_PX", "REFINE_SIDE", "MIN_WARP_PX", "SUPPORT_PX_SAME_GRID",
            "SUPPORT_PX_RESAMPLED", "ZERO_PX", "FEATHER_PX",
@@ -384,16 +384,23 @@ def _eroded(mask: np.ndarray, px: float) -> np.ndarray:
     return cv2.erode(mask.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
 
 
-def _detection_windows(ai_shape: tuple[int, int], faces: list) -> list[Window]:
-    """The frame at DETECT_SIDE and each face (with room for jaw and hair) at DETECT_FACE_PX tall."""
+def _frame_window(ai_shape: tuple[int, int]) -> Window:
+    """The whole frame at DETECT_SIDE."""
     h, w = ai_shape
-    windows = [_window(0, 0, w, h, DETECT_SIDE, (w, h))]
+    return _window(0, 0, w, h, DETECT_SIDE, (w, h))
+
+
+def _face_windows(frame: Window, faces: list) -> list[Window]:
+    """Each face (with room for jaw and hair) at DETECT_FACE_PX tall, unless the
+    frame window already sees it nearly as well."""
+    w, h = frame.x1, frame.y1
+    windows = []
     for face in faces:
         x0, y0, x1, y1 = face.bbox
         m = 0.35 * face.height
         win = _window(x0 - m, y0 - m, x1 + m, y1 + m, 10 ** 6, (w, h))
         k = min(1.0, DETECT_FACE_PX / max(face.height, 1.0))
-        if k > windows[0].k * 1.5:  # the frame window already sees this face well enough
+        if k > frame.k * 1.5:
             windows.append(Window(win.x0, win.y0, win.x1, win.y1, k))
     return windows
 
@@ -455,8 +462,10 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
         Full-resolution images.
     ai_to_orig : ndarray, shape (3, 3)
         AI px -> original px, the global alignment.
-    faces : list of FaceLandmarks, optional
+    faces : list of FaceLandmarks, or a callable returning it, optional
         The faces found on the AI image: each is also looked at on its own.
+        A callable is called once the frame's own search has started (the
+        faces may still be being found).
     reduced : ReducedPair, optional
         Luminance copies already made (the global alignment's): windows no
         finer than them are sampled from them.
@@ -472,7 +481,6 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
     h, w = ai.shape[:2]
     same_grid = np.allclose(ai_to_orig, np.eye(3))
     support_px = SUPPORT_PX_SAME_GRID if same_grid else SUPPORT_PX_RESAMPLED
-    faces = list(faces or [])
 
     def boxes_on(window: Window) -> list:
         a, b, blur, covered = _pair_on(window, original, ai, ai_to_orig, reduced)
@@ -480,9 +488,13 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
         _, seeds = moved_seeds(a, b, MIN_WARP_PX * window.k, sigma, blur)
         return _seed_boxes(seeds & _eroded(covered, sigma), window)
 
-    # Windows are independent: measured on the band threads (OpenCV and numpy
-    # release the GIL), the frame and a group photo's faces share both cores.
-    boxes = [b for found in map_items(boxes_on, _detection_windows((h, w), faces)) for b in found]
+    # Windows are independent: the frame's is measured at once (while the
+    # faces may still be being found), the faces' on the band threads (OpenCV
+    # and numpy release the GIL), so a group photo's faces share both cores.
+    frame = _frame_window((h, w))
+    on_frame = on_own_thread(boxes_on, frame)
+    faces = list((faces() if callable(faces) else faces) or [])
+    boxes = on_frame.result() + [b for found in map_items(boxes_on, _face_windows(frame, faces)) for b in found]
     if wanted is not None and not wanted.is_set():
         return LocalWarp()
     windows = [_window(*box, REFINE_SIDE, (w, h)) for box in _merge(boxes)]

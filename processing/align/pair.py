@@ -355,7 +355,7 @@ def align_if_enabled(original: np.ndarray, ai: np.ndarray, enabled: bool = True,
 
 
 def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
-               max_side: int = 1500, faces: list | None = None) -> Alignment:
+               max_side: int = 1500, faces=None) -> Alignment:
     """Put the original on the AI-retouched image's pixel grid, moving only what moved.
 
     Handles a global similarity (scale 0.5x-2x, rotation up to a few degrees,
@@ -375,9 +375,11 @@ def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
     max_side : int
         Longest side (px) of the reduced copies the global similarity is
         estimated on; the resampling is always at full resolution.
-    faces : list of FaceLandmarks, optional
+    faces : list of FaceLandmarks, or a callable returning it, optional
         Faces found on the AI image: each is also searched for a reshape at
-        its own scale, and the summary names the faces a warp touches.
+        its own scale, and the summary names the faces a warp touches. A
+        callable is called only when the faces are needed, so the alignment
+        can start while they are still being found.
 
     Returns
     -------
