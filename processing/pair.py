@@ -391,26 +391,26 @@ def _auto_mask(pair: PreparedPair, preset: Preset) -> PreparedPair:
 
 def _align(pair: PreparedPair, enabled: bool, hint: str, side: int | None) -> None:
     """Put the original on the retouched image's grid (in place); coverage from the alignment."""
+    _use_alignment(pair, _alignment(pair.original, pair.retouched.pixels, enabled, hint, side, pair.landmarks))
+
+
+def _alignment(original: np.ndarray, ai: np.ndarray, enabled: bool, hint: str, side: int | None, faces):
+    """:func:`~processing.align.align_if_enabled` with the pair's settings; the
+    faces of the automatic mask are each searched for a reshape at their own scale."""
     from processing.align import align_if_enabled
 
-    kwargs = {"max_side": side} if side else {}
-    # The faces of the automatic mask are each searched for a reshape at their own scale.
-    _use_alignment(pair, align_if_enabled(pair.original, pair.retouched.pixels, enabled, hint,
-                                          faces=pair.landmarks, **kwargs))
+    return align_if_enabled(original, ai, enabled, hint, faces=faces, **({"max_side": side} if side else {}))
 
 
 class _EarlyAlignment:
     """The alignment of a pair with the automatic mask, started before its faces are found."""
 
     def __init__(self, original: LoadedImage, ai: LoadedImage, hint: str, side: int | None):
-        from processing.align import align_if_enabled
         from processing.row_bands import on_own_thread
 
         self.original = match_layout(original.pixels, ai.pixels)
         self._faces: Future = Future()
-        kwargs = {"max_side": side} if side else {}
-        self._job = on_own_thread(lambda: align_if_enabled(self.original, ai.pixels, True, hint,
-                                                           faces=self._faces.result, **kwargs))
+        self._job = on_own_thread(_alignment, self.original, ai.pixels, True, hint, side, self._faces.result)
 
     def faces_found(self, faces) -> None:
         """The faces found (None: the search failed; the alignment then looks at none)."""

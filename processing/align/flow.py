@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from processing.align.features import ReducedPair, standardize, standardized_to_uint8
-from processing.align.geometry import apply_affine, fit_similarity, resize_matrix, warp_linear
+from processing.align.geometry import apply_affine, fit_similarity, linear_scale, resize_matrix, warp_linear
 from processing.filters import gaussian_blur, gradient
 
 __all__ = [
@@ -75,7 +75,7 @@ def _warp_original_copy(pair: ReducedPair,
     # AI reduced -> original full -> original reduced.
     w2o = pair.orig_grid @ ai_to_orig @ np.linalg.inv(pair.ai_grid)
     # Area-downscale first when the warp shrinks: linear warping would alias.
-    shrink = np.sqrt(abs(np.linalg.det(w2o[:2, :2])))
+    shrink = linear_scale(w2o)
     if shrink > 1.25:
         h, w = orig_lum.shape
         size = (max(1, round(w / shrink)), max(1, round(h / shrink)))

@@ -15,7 +15,7 @@ from processing.align.errors import AlignmentError
 
 __all__ = [
     "MAX_ROTATION_DEG", "SCALE_RANGE",
-    "resize_matrix", "apply_affine", "similarity_params", "fit_similarity",
+    "resize_matrix", "apply_affine", "linear_scale", "similarity_params", "fit_similarity",
     "max_move", "check_geometry", "warp_linear",
     "pad_linear", "upsample_padded", "sample_padded",
 ]
@@ -49,6 +49,11 @@ def resize_matrix(src_wh: tuple[int, int], dst_wh: tuple[int, int]) -> np.ndarra
 def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     """Apply a 3x3 affine matrix to ``(x, y)`` points, shape (N, 2), px."""
     return pts @ m[:2, :2].T + m[:2, 2]
+
+
+def linear_scale(m: np.ndarray) -> float:
+    """Area scale of a 3x3 map's linear part, as a length: output px per input px."""
+    return float(np.sqrt(abs(np.linalg.det(m[:2, :2]))))
 
 
 def similarity_params(m: np.ndarray) -> tuple[float, float, tuple[float, float]]:

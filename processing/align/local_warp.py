@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from processing.align.features import ReducedPair
-from processing.align.geometry import resize_matrix
+from processing.align.geometry import linear_scale, resize_matrix
 from processing.align.local_motion import consistent_flow, look_alike, motion_field, moved_seeds
 from processing.dtypes import to_float
 from processing.filters import gaussian_blur, luminance
@@ -122,7 +122,7 @@ def _luminance_on(image: np.ndarray, window_to_image: np.ndarray, shape: tuple[i
     h, w = shape
     corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
     src = corners @ window_to_image[:2, :2].T + window_to_image[:2, 2]
-    step = np.sqrt(abs(np.linalg.det(window_to_image[:2, :2])))  # image px per window px
+    step = linear_scale(window_to_image)  # image px per window px
     pad = 2 + 2 * step
     ih, iw = image.shape[:2]
     x0 = int(max(0, np.floor(src[:, 0].min() - pad)))
@@ -319,7 +319,7 @@ def _covered(window: Window, ai_to_orig: np.ndarray, orig_shape: tuple[int, int]
     ys = np.arange(h, dtype=np.float64)[:, None]
     sx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
     sy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
-    margin = 3.0 * np.sqrt(abs(np.linalg.det(m[:2, :2]))) + 2.0  # a few window px, in original px
+    margin = 3.0 * linear_scale(m) + 2.0  # a few window px, in original px
     ho, wo = orig_shape
     return (sx >= margin) & (sx <= wo - 1 - margin) & (sy >= margin) & (sy <= ho - 1 - margin)
 
@@ -336,7 +336,7 @@ def _pair_on(window: Window, original: np.ndarray, ai: np.ndarray, ai_to_orig: n
     from processing.align.features import standardize
 
     to_ai = np.linalg.inv(window.grid)
-    if reduced is not None and window.k <= _scale_of(reduced.ai_grid) and window.k <= _scale_of(
+    if reduced is not None and window.k <= linear_scale(reduced.ai_grid) and window.k <= linear_scale(
             reduced.orig_grid @ ai_to_orig):
         a = _luminance_on(reduced.ai, reduced.ai_grid @ to_ai, window.shape)
         b = _luminance_on(reduced.orig, reduced.orig_grid @ ai_to_orig @ to_ai, window.shape)
@@ -353,11 +353,6 @@ def _pair_on(window: Window, original: np.ndarray, ai: np.ndarray, ai_to_orig: n
     a, b = _local_contrast(a, window_px), _local_contrast(b, window_px)
     a, b, blur = look_alike(a, b, window_px)
     return a, b, blur, covered
-
-
-def _scale_of(m: np.ndarray) -> float:
-    """Linear scale of a 3x3 map (output px per input px)."""
-    return float(np.sqrt(abs(np.linalg.det(m[:2, :2]))))
 
 
 def _local_contrast(image: np.ndarray, sigma: float) -> np.ndarray:
@@ -507,7 +502,7 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
         return LocalWarp()
     d = warp.on_box(box)
     moving = ~_small(d)
-    scale = 1.0 / np.sqrt(abs(np.linalg.det(ai_to_orig[:2, :2])))  # AI px per original px
+    scale = 1.0 / linear_scale(ai_to_orig)  # AI px per original px
     warp.max_px = float(np.sqrt((d * d).sum(axis=2).max())) * scale
     warp.moved_fraction = float(np.count_nonzero(moving)) / (h * w)
     warp.faces = [i + 1 for i, f in enumerate(faces) if _touches(f.bbox, box, moving)]

@@ -19,7 +19,7 @@ from processing.align.features import ReducedPair, coarse_alignment, reduce_furt
     reduced_pair
 from processing.align.flow import MIN_MOTION_PX, MIN_STRUCTURE_NCC, FlowFit, flow_pass, \
     mean_residual, model_grid, similarity_explains, structure_match
-from processing.align.geometry import check_geometry, max_move, similarity_params
+from processing.align.geometry import check_geometry, linear_scale, max_move, similarity_params
 from processing.align.local_warp import LocalWarp, apply_local_warp, find_local_warp
 from processing.align.resample import MIN_COVERAGE_FRACTION, coverage, full_coverage, resample
 from processing.row_bands import on_own_thread
@@ -282,7 +282,7 @@ def _refine_stage(coarse: ReducedPair, fine: ReducedPair, ai_to_orig: np.ndarray
 def _residual(fit: _GlobalFit) -> float:
     """Mean flow (AI px) on textured pixels that the global similarity leaves unexplained."""
     ff = fit.ff
-    ai_px = 1.0 / np.sqrt(abs(np.linalg.det(fit.grid[:2, :2])))  # AI px per reduced px
+    ai_px = 1.0 / linear_scale(fit.grid)  # AI px per reduced px
     xy, model = model_grid(ff.fit, ff.ref.shape)
     return mean_residual(xy + ff.flow - model, ff.textured, ai_px)
 

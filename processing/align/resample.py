@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from processing.align.geometry import resize_matrix, upsample_padded
+from processing.align.geometry import linear_scale, resize_matrix, upsample_padded
 
 __all__ = ["ERODE_PX", "FEATHER_PX", "MIN_COVERAGE_FRACTION", "coverage", "full_coverage", "resample"]
 
@@ -99,7 +99,7 @@ def _prescale(original: np.ndarray, ai_to_orig: np.ndarray,
     texture. Returns the source image and the AI -> source map (3x3);
     ``flow_full`` is rescaled in place to source px.
     """
-    scale = 1.0 / np.sqrt(abs(np.linalg.det(ai_to_orig[:2, :2])))
+    scale = 1.0 / linear_scale(ai_to_orig)
     if scale >= 0.9:
         return original, ai_to_orig
     ho, wo = original.shape[:2]
