@@ -22,7 +22,7 @@ from processing.boxes import grow_box
 from processing.dtypes import to_float
 from processing.filters import REC709, enlarge_rows, gaussian_blur, low_pass, luminance
 from processing.luminosity import smoothstep
-from processing.row_bands import band_height, crop_mask, map_items, weight_box, weight_rows
+from processing.row_bands import band_height, crop_mask, map_bands, map_items, weight_box, weight_rows
 
 # Detection works on a copy whose long side is at most this: a blemish of
 # 4-8 px at 2 MP is 15-30 px at 24 MP, still 5-10 px after reduction by 3,
@@ -140,15 +140,15 @@ def _reduced_mask(mask: np.ndarray | None, f: int, hh: int, ww: int) -> np.ndarr
 
 
 def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-                halo: int = 130) -> ToneChange | None:
+                halo: int = 130, mask_box=None) -> ToneChange | None:
     """The change to search for removed blemishes in, or None for an empty mask.
 
     ``halo`` (px) of context around the mask's box: four times the widest
     blur plus margin a search will use. The AI image's smooth gain per channel
     (its tone and colour work, over 5 % of the long side) is undone before
-    the difference is taken.
+    the difference is taken. ``mask_box``: where the mask is above 0, when known.
     """
-    box = weight_box(mask, ai.shape)
+    box = weight_box(mask, ai.shape) if mask_box is None else mask_box
     if box is None:
         return None
     box = grow_box(box, halo, ai.shape)
@@ -157,33 +157,45 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
     m = crop_mask(mask, y0, y1, x0, x1)
     f = max(1, int(np.ceil(max(o.shape[:2]) / DETECT_MAX_SIDE)))
-    if f > 1:  # reduce before converting: 24 MP of float is the slow part
-        # Whole multiples of f keep INTER_AREA on OpenCV's fast integer path.
-        hh, ww = (y1 - y0) // f, (x1 - x0) // f
-        o, a = (cv2.resize(x[:hh * f, :ww * f], (ww, hh), interpolation=cv2.INTER_AREA) for x in (o, a))
-        m_small = _reduced_mask(m, f, hh, ww)
-    else:
-        m_small = weight_rows(m, 0, y1 - y0, 0, x1 - x0)
-    of, af = to_float(o), to_float(a)
+    hh, ww = (y1 - y0) // f, (x1 - x0) // f
+
+    def reduced(x):
+        if x is m:
+            return _reduced_mask(m, f, hh, ww) if f > 1 else weight_rows(m, 0, y1 - y0, 0, x1 - x0)
+        # Reduced before conversion: 24 MP of float is the slow part. Whole
+        # multiples of f keep INTER_AREA on OpenCV's fast integer path.
+        return to_float(cv2.resize(x[:hh * f, :ww * f], (ww, hh), interpolation=cv2.INTER_AREA) if f > 1 else x)
+
+    of, af, m_small = map_items(reduced, (o, a, m))
     if of.ndim == 2 or of.shape[2] < 3:
         return ToneChange(luminance(of) - luminance(af), None, m_small, f, (y0, y1, x0, x1), (h, w))
     of, af = of[..., :3], af[..., :3]
-    # A channel the AI's brightening clipped lost its texture there, peaks
-    # first: the pores' tops would look like spots. Such channels are left out
-    # where they clip (within half a level of white or black).
-    ok = ((af < 1 - 0.5 / 255) & (af > 0.5 / 255)).astype(np.float32)
     # The AI's brightening and warming scale every channel by a smooth gain;
     # undone first, so its change (the original's own structure times a few per
     # cent) is not searched as spots. The gain varies over much more than a spot.
     wide = max(16.0, max(h, w) * 0.05) / f
-    af = af * (low_pass(of, wide) + 1e-3) / (low_pass(af, wide) + 1e-3)
-    change = of - af
-    # Luminance of the channels that did not clip (cv2.transform: a fused per-pixel dot product).
+    gain_o, gain_a = map_items(lambda x: low_pass(x, wide) + np.float32(1e-3), (of, af))
+    hh, ww = of.shape[:2]
+    diff = np.empty((hh, ww), np.float32)
+    redness = np.empty((hh, ww), np.float32)
     lum = REC709[None, :]
-    hh, ww = change.shape[:2]
-    diff = (cv2.transform(change * ok, lum).reshape(hh, ww)
-            / np.maximum(cv2.transform(ok, lum).reshape(hh, ww), 1e-6))
-    redness = (change[..., 0] - change[..., 1]) * (ok[..., 0] * ok[..., 1])
+
+    def rows(r0: int) -> None:
+        r = slice(r0, min(hh, r0 + step))
+        o_r, a_r = of[r], af[r]
+        # A channel the AI's brightening clipped lost its texture there, peaks
+        # first: the pores' tops would look like spots. Such channels are left
+        # out where they clip (within half a level of white or black).
+        ok = ((a_r < 1 - 0.5 / 255) & (a_r > 0.5 / 255)).astype(np.float32)
+        change = o_r - a_r * gain_o[r] / gain_a[r]
+        # Luminance of the channels that did not clip (cv2.transform: a fused per-pixel dot product).
+        n = o_r.shape[0]
+        diff[r] = (cv2.transform(change * ok, lum).reshape(n, ww)
+                   / np.maximum(cv2.transform(ok, lum).reshape(n, ww), 1e-6))
+        redness[r] = (change[..., 0] - change[..., 1]) * (ok[..., 0] * ok[..., 1])
+
+    step = band_height(ww * 3)
+    map_bands(rows, 0, hh, step)
     return ToneChange(diff, redness, m_small, f, (y0, y1, x0, x1), (h, w))
 
 
@@ -278,12 +290,27 @@ def _compact_spots(core: np.ndarray, max_d: float, min_area: float) -> np.ndarra
     edge the AI smoothed (hairline, nostril), and a fold or a crescent along an
     edge does not fill its disc.
     """
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8))
+    where = core.astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(where)
     area = stats[1:, cv2.CC_STAT_AREA].astype(float)
     extent = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]).astype(float)
     keep = np.zeros(n, bool)
     keep[1:] = (extent <= max_d) & (area >= 0.45 * np.pi / 4 * extent ** 2) & (area >= min_area)
-    return keep[labels]
+    return _labelled(keep, labels, where)
+
+
+def _labelled(table: np.ndarray, labels: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``table[labels]`` (bool) where ``where`` (uint8) is set, False elsewhere.
+
+    The same as indexing the whole grid when label 0 (the background) maps to
+    False, looked up only at the few labelled cells (spots are sparse).
+    """
+    out = np.zeros(labels.shape, bool)
+    points = cv2.findNonZero(where)
+    if points is not None:
+        xs, ys = points.reshape(-1, 2).T  # (x, y) pairs; OpenCV 4 adds an axis
+        out[ys, xs] = table[labels[ys, xs]]
+    return out
 
 
 def _grown_spots(core: np.ndarray, z: np.ndarray, inside: np.ndarray, thr: float, max_d: float,
@@ -297,15 +324,16 @@ def _grown_spots(core: np.ndarray, z: np.ndarray, inside: np.ndarray, thr: float
     by its own radius: only a spot's middle stands out that far, and a disc's
     band-pass falls off well inside its edge.
     """
-    faint = ((z > 0.5 * thr) & inside) | core
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(faint.astype(np.uint8))
+    faint = (((z > 0.5 * thr) & inside) | core).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(faint)
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(float)
     isolated = (extent <= 1.5 * max_d) & (stats[:, cv2.CC_STAT_AREA] >= 0.3 * np.pi / 4 * extent ** 2)
     isolated[0] = False
     has_core = np.zeros(n, bool)
     has_core[np.unique(labels[core])] = True
-    spots = (isolated & has_core)[labels]
-    strong = ~isolated[labels] & _compact_spots(core & (z > 2 * thr), max_d, min_area)
+    spots = _labelled(isolated & has_core, labels, faint)
+    strong = _compact_spots(core & (z > 2 * thr), max_d, min_area)
+    strong &= ~_labelled(isolated, labels, strong.view(np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(strong.astype(np.uint8))
     for k in range(1, n):
         rim = max(1, int(round(np.sqrt(stats[k, cv2.CC_STAT_AREA] / np.pi))))
@@ -376,7 +404,7 @@ def find_blemishes(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None
 
 def search_blemishes(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
                      sensitivity: float = 0.5, scale: float = 1.0, max_spot: float | None = None,
-                     change: ToneChange | None = None, halo: int = 130) -> SpotSearch | None:
+                     change: ToneChange | None = None, halo: int = 130, mask_box=None) -> SpotSearch | None:
     """Where the AI removed a blemish (see the module's notes).
 
     Parameters
@@ -397,6 +425,8 @@ def search_blemishes(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | No
         The pair's tone change, when several searches share it.
     halo : int, px
         Context around the mask's box for the tone change.
+    mask_box : (y0, y1, x0, x1), optional
+        Where the mask is above 0, when known (saves a scan of it).
 
     Returns
     -------
@@ -405,7 +435,7 @@ def search_blemishes(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | No
     if sensitivity <= 0:
         return None
     if change is None:
-        change = tone_change(original, ai, mask, halo=halo)
+        change = tone_change(original, ai, mask, halo=halo, mask_box=mask_box)
     if change is None:
         return None
     h, w = change.shape

@@ -38,7 +38,7 @@ from processing.detail_transfer import halo_for
 from processing.dtypes import from_float, full_scale, to_float
 from processing.filters import gaussian_blur, low_pass, luminance, luminance_of
 from processing.luminosity import luminosity_weight
-from processing.row_bands import map_bands
+from processing.row_bands import copy_in_bands, map_bands, map_items
 
 #: The borrowed texture has no mean over a Gaussian this fraction of the
 #: spot's patch wide (at least 1.5 px): a small spot's mean would otherwise
@@ -103,7 +103,7 @@ def healed(original: np.ndarray, patches: list[HealPatch]) -> np.ndarray:
     """
     if not patches:
         return original
-    out = np.array(original)
+    out = copy_in_bands(original)
     h, w = out.shape[:2]
     for patch in patches:
         y0, y1, x0, x1 = patch.box
@@ -197,7 +197,7 @@ class _SkinAround:
         self.mask = np.zeros((hr, wr), np.float32)
         self.colour = np.zeros((hr, wr, channel_count(original)), np.float32)
         self.taken = spots.soft > 0.5  # a source may borrow from a spot's fading margin, not the spot
-        self.sums = {}
+        self.sums, self.sums_origin = {}, (0, 0)
 
     def measure(self, boxes, reach) -> None:
         """Measure every cell within ``reach[i]`` px of ``boxes[i]`` (image px) not measured yet."""
@@ -247,12 +247,19 @@ class _SkinAround:
             self.measured[rows, span] = True
 
         map_bands(piece, 0, hr * f, step)
+        # Sums over the measured cells' box only (a few spots measure a small
+        # part of the grid); :meth:`means` counts cells beyond it as off the skin.
+        rows, cols = np.flatnonzero(self.measured.any(axis=1)), np.flatnonzero(self.measured.any(axis=0))
+        r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        self.sums_origin = (int(r0), int(c0))
+        cells = (slice(r0, r1), slice(c0, c1))
         off_skin = (self.mask < 0.5 * max(float(self.mask.max()), 1e-6)) | ~self.measured
+        layers = (("energy", self.energy), ("fourth", self.fourth), ("taken", self.taken.astype(np.uint8)),
+                  ("off_skin", off_skin.astype(np.uint8)), ("colour", self.colour))
         # Sums in float64: a patch's mean is a difference of two large sums.
-        self.sums = {name: cv2.integral(a, sdepth=cv2.CV_64F) for name, a in
-                     (("energy", self.energy), ("fourth", self.fourth), ("taken", self.taken.astype(np.uint8)),
-                      ("off_skin", off_skin.astype(np.uint8)))}
-        self.sums["colour"] = cv2.integral(self.colour, sdepth=cv2.CV_64F).reshape(hr + 1, wr + 1, channels)
+        sums = map_items(lambda layer: cv2.integral(np.ascontiguousarray(layer[1][cells]), sdepth=cv2.CV_64F), layers)
+        self.sums = {name: s for (name, _), s in zip(layers, sums)}
+        self.sums["colour"] = self.sums["colour"].reshape(r1 - r0 + 1, c1 - c0 + 1, channels)
 
     def to_grid(self, box):
         """An image box (y0, y1, x0, x1) in the work box's px -> its cells on the grid (clipped)."""
@@ -265,10 +272,18 @@ class _SkinAround:
     def means(self, name, r0, r1, c0, c1):
         """Mean of a measure over cells ``r0:r1, c0:c1`` (integer arrays of boxes alike)."""
         s = self.sums[name]
-        n = np.maximum(1, (r1 - r0) * (c1 - c0))
+        # The part inside the summed box; cells beyond it were not measured.
+        top, left = self.sums_origin
+        a0, a1 = (np.clip(r, top, top + s.shape[0] - 1) - top for r in (r0, r1))
+        b0, b1 = (np.clip(c, left, left + s.shape[1] - 1) - left for c in (c0, c1))
+        area = (r1 - r0) * (c1 - c0)
+        total = s[a1, b1] - s[a0, b1] - s[a1, b0] + s[a0, b0]
+        if name == "off_skin":
+            total = total + (area - (a1 - a0) * (b1 - b0))
+        n = np.maximum(1, area)
         if s.ndim == 3:
             n = n[..., None]
-        return (s[r1, c1] - s[r0, c1] - s[r1, c0] + s[r0, c0]) / n
+        return total / n
 
     def around(self, box, reach: int) -> float:
         """Texture energy of the skin around ``box``, beyond ``reach`` px of it (its halo)."""
@@ -345,8 +360,10 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
         scene.measure([boxes[i] for i in blocked], [int(np.ceil((_DISTANCES[-1] + 1) * sides[i])) for i in blocked])
         for i in blocked:
             offsets[i] = _pick_source(boxes[i], around[i], colours[i], scene, _DISTANCES)[0]
-    return [_heal_one(original, ai, box, p, ring, offset, e, f, swap_radius, mean_sigma)
-            for box, p, ring, offset, e in zip(boxes, protection, rings, offsets, around)]
+    # The spots' patches on the band threads (a few ms each, mostly in OpenCV;
+    # the search above is small numpy steps, which threads would only slow).
+    return map_items(lambda i: _heal_one(original, ai, boxes[i], protection[i], rings[i], offsets[i], around[i], f,
+                                         swap_radius, mean_sigma), range(len(boxes)))
 
 
 def _around_reach(swap_radius: float) -> int:

@@ -7,8 +7,16 @@ import numpy as np
 
 def smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
     """Hermite ramp from 0 at ``edge0`` to 1 at ``edge1`` (either order)."""
-    t = np.clip((np.asarray(x, dtype=np.float32) - edge0) / np.float32(edge1 - edge0), 0.0, 1.0)
-    return t * t * (3 - 2 * t)
+    x = np.asarray(x, dtype=np.float32)
+    t = np.subtract(x, np.float32(edge0), out=np.empty_like(x))
+    t /= np.float32(edge1 - edge0)
+    np.clip(t, 0.0, 1.0, out=t)
+    # t * t * (3 - 2 t), in two buffers (weights of a large frame's grid).
+    ramp = np.multiply(t, np.float32(-2.0))
+    ramp += np.float32(3.0)
+    t *= t
+    t *= ramp
+    return t if t.ndim else t[()]
 
 
 def luminosity_weight(y: np.ndarray, shadows: float = 0.0, highlights: float = 1.0) -> np.ndarray | None:

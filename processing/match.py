@@ -20,11 +20,11 @@ import numpy as np
 
 from processing.blemish import BlemishSpots, search_blemishes
 from processing.healing import add_texture, heal_patches, healed
-from processing.boxes import grow_box
+from processing.boxes import grow_box, mask_bbox
 from processing.detail_transfer import add_detail
 from processing.filters import gaussian_blur, low_pass, luminance_of
-from processing.row_bands import BandWeight, crop_mask, map_items, weight_box, weight_rows
-from processing.spectrum import LADDER, removed_scale, texture_spectrum
+from processing.row_bands import BandWeight, copy_in_bands, crop_mask, map_items, on_own_thread, weight_box, weight_rows
+from processing.spectrum import LADDER, TextureBands, removed_scale, texture_spectrum
 
 # The spectrum for the automatic cut-off is measured on at most this many pixels
 # around the mask's centre: plenty of skin, bounded cost on 24 MP files.
@@ -115,8 +115,8 @@ class MatchPlan:
         return out
 
 
-def _central_window(mask: np.ndarray | None, shape, side: int):
-    box = weight_box(mask, shape)
+def _central_window(mask: np.ndarray | None, shape, side: int, box=None):
+    box = weight_box(mask, shape) if box is None else box
     if box is None:
         return None
     y0, y1, x0, x1 = box
@@ -144,21 +144,68 @@ def tone_shift(original: np.ndarray, ai: np.ndarray, weight: np.ndarray, swap_ra
 
 def _tone_shifts(original: np.ndarray, ai: np.ndarray, weight: np.ndarray):
     """:func:`tone_shift` as a function of the swap radius, ``D`` and ``G_t(D)`` made once."""
-    total = float(weight.sum())
-    d = luminance_of(original) - luminance_of(ai)
-    toned = low_pass(d, TONE_SIGMA)
+    return _ToneChangeBands(original, ai).shifts(weight)
 
-    def shift(swap_radius: float) -> float:
-        if total <= 0:
-            return 0.0
-        t = toned - low_pass(d, float(np.hypot(TONE_SIGMA, swap_radius)))
-        return float((np.abs(t) * weight).sum() / total)
 
-    return shift
+class _ToneChangeBands:
+    """``D``, the luminance of ``O - A``, and its tone ``G_t(D)``: what :func:`tone_shift` needs besides the weight."""
+
+    def __init__(self, original: np.ndarray, ai: np.ndarray):
+        self.d = luminance_of(original) - luminance_of(ai)
+        self.toned = low_pass(self.d, TONE_SIGMA)
+
+    def shifts(self, weight: np.ndarray):
+        total = float(weight.sum())
+
+        def shift(swap_radius: float) -> float:
+            if total <= 0:
+                return 0.0
+            t = self.toned - low_pass(self.d, float(np.hypot(TONE_SIGMA, swap_radius)))
+            return float((np.abs(t) * weight).sum() / total)
+
+        return shift
+
+
+@dataclass
+class SpectrumReading:
+    """What the automatic cut-off measures before the removed blemishes are known.
+
+    Attributes
+    ----------
+    window : (slice, slice)
+        The skin around the mask's centre measured (at most ``SPECTRUM_SIDE`` px a side).
+    weight : ndarray float32
+        The mask over the window.
+    bands : (TextureBands, TextureBands)
+        The AI image's and the original's, around the mask.
+    tone : _ToneChangeBands
+        For the tone budget.
+    """
+
+    window: tuple
+    weight: np.ndarray
+    bands: tuple
+    tone: _ToneChangeBands
+
+
+def read_spectra(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
+                 box=None) -> SpectrumReading | None:
+    """The spectra and tone change :func:`auto_cutoff` weighs, or None for an empty mask.
+
+    ``box``: where the mask is above 0, when known.
+    """
+    win = _central_window(mask, ai.shape, SPECTRUM_SIDE, box)
+    if win is None:
+        return None
+    wh, ww = ai[win].shape[:2]
+    m = weight_rows(mask, win[0].start, win[0].start + wh, win[1].start, win[1].start + ww)
+    o, a = original[win], ai[win]
+    bands = tuple(map_items(lambda image: TextureBands.of(image, m), (a, o)))
+    return SpectrumReading(win, m, bands, _ToneChangeBands(o, a))
 
 
 def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
-                spots: BlemishSpots | None = None) -> tuple[float, list, str]:
+                spots: BlemishSpots | None = None, reading: SpectrumReading | None = None) -> tuple[float, list, str]:
     """Cut-off radius (px) from the AI's band ratios inside the mask, the ratios, and why.
 
     The cut-off is where the AI's band ratio climbs back towards 1
@@ -170,17 +217,25 @@ def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
 
     Removed spots (``spots``, on the same frame) are left out of the
     spectrum: they are energy the AI removed at their own scale and would
-    push the cut-off up.
+    push the cut-off up. ``reading``: :func:`read_spectra` of the same pair
+    and mask, when it was made beforehand.
     """
-    win = _central_window(mask, ai.shape, SPECTRUM_SIDE)
-    if win is None:
+    if reading is None:
+        reading = read_spectra(original, ai, mask)
+    if reading is None:
         return DEFAULT_CUTOFF, [float("nan")] * len(LADDER), "no skin to measure"
-    wh, ww = ai[win].shape[:2]
-    m = weight_rows(mask, win[0].start, win[0].start + wh, win[1].start, win[1].start + ww)
-    o, a = original[win], ai[win]
+    win, m = reading.window, reading.weight
+    wh, ww = m.shape
     if spots is not None:
         m = m * spots.rows(win[0].start, win[0].start + wh, win[1].start, win[1].start + ww)
-    ai_spectrum, original_spectrum = map_items(lambda image: texture_spectrum(image, m), (a, o))
+
+    def spectrum(bands, image):
+        # Spots on the edge of the skin can shrink its box: then measured afresh.
+        if bands is None or mask_bbox(m, m.shape) != bands.mask_box:
+            return texture_spectrum(image, m)
+        return bands.spectrum(m)
+
+    ai_spectrum, original_spectrum = map_items(lambda k: spectrum(reading.bands[k], (ai, original)[k][win]), (0, 1))
     ratios = ai_spectrum.ratio_to(original_spectrum)
     ratio_list = [float(r) for r in ratios]
     finite = np.isfinite(ratios)
@@ -196,7 +251,7 @@ def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     elif suggested < MIN_CUTOFF:
         reason += f", raised to {MIN_CUTOFF:.1f} px to cover the pores"
     # Lower in quarter octaves while the swap would move the tone.
-    shift, start = _tone_shifts(o, a, m), cut
+    shift, start = reading.tone.shifts(m), cut
     while cut > MIN_CUTOFF and shift(SWAP_FACTOR * cut) > TONE_BUDGET:
         cut = max(MIN_CUTOFF, cut * 2 ** -0.25)
     if cut < start:
@@ -312,17 +367,21 @@ def plan_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     -------
     MatchPlan, or None for an empty mask.
     """
-    box = weight_box(mask, ai.shape)
-    if box is None:
+    skin = weight_box(mask, ai.shape)
+    if skin is None:
         return None
-    box = grow_box(box, WORK_HALO, ai.shape)
+    box = grow_box(skin, WORK_HALO, ai.shape)
     y0, y1, x0, x1 = box
     o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
     m = crop_mask(mask, y0, y1, x0, x1)  # a view: converted band by band
+    skin = (skin[0] - y0, skin[1] - y0, skin[2] - x0, skin[3] - x0)
+    # The spectra do not need the removed blemishes until they are weighed:
+    # measured beside the search.
+    reading = on_own_thread(read_spectra, o, a, m, skin)
     # One search for removed blemishes serves both: the spectrum leaves them
     # out with a small margin, the match keeps them clean with a margin of the cut-off.
-    search = search_blemishes(o, a, m, blemish) if blemish > 0 else None
-    auto, ratios, reason = auto_cutoff(o, a, m, None if search is None else search.protection(2.0))
+    search = search_blemishes(o, a, m, blemish, mask_box=skin) if blemish > 0 else None
+    auto, ratios, reason = auto_cutoff(o, a, m, None if search is None else search.protection(2.0), reading.result())
     cut = cutoff if cutoff > 0 else auto
     spots = None if search is None else search.protection(cut)
     regional = regional_tiles(faces, a.shape, regions or {}, origin=(x0, y0))
@@ -352,7 +411,7 @@ def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, 
     ndarray like ``ai``; equal to ``ai`` bit for bit where the weight is 0.
     Removed blemishes get the healed original's texture (``plan.patches``).
     """
-    out = ai.copy()
+    out = copy_in_bands(ai)
     if plan is None:
         return out
     amount = strength

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Sequence
 
@@ -32,6 +33,7 @@ Kernel = Callable[[np.ndarray, np.ndarray, Sequence[np.ndarray], tuple[int, int,
                   np.ndarray]
 
 _POOL: ThreadPoolExecutor | None = None
+_BAND_THREAD = "retexture-band"
 
 
 #: Pixels in one band of a kernel or a scan: a couple of MB per temporary, so a
@@ -44,18 +46,41 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                   thread_name_prefix="retexture-band")
+                                   thread_name_prefix=_BAND_THREAD)
     return _POOL
+
+
+def _on_band_thread() -> bool:
+    return threading.current_thread().name.startswith(_BAND_THREAD)
 
 
 def map_bands(fn: Callable[[int], object], start: int, stop: int, step: int) -> list:
     """``[fn(r) for r in range(start, stop, step)]`` on the band threads."""
-    return list(_pool().map(fn, range(start, stop, step)))
+    return map_items(fn, range(start, stop, step))
 
 
 def map_items(fn: Callable[[object], object], items: Sequence) -> list:
-    """``[fn(x) for x in items]`` on the band threads, in order."""
+    """``[fn(x) for x in items]`` on the band threads, in order.
+
+    Called from a band thread it runs there, in turn: a band thread waiting on
+    the others could leave none to run what it waits for.
+    """
+    if len(items) < 2 or _on_band_thread():
+        return [fn(x) for x in items]
     return list(_pool().map(fn, items))
+
+
+def copy_in_bands(image: np.ndarray) -> np.ndarray:
+    """A copy of ``image``, made a band at a time on the band threads (a 24 MP
+    frame is 72 MB: one thread's copy leaves the other core idle)."""
+    out = np.empty_like(image)
+    step = band_height(image[0].size if image.ndim > 1 else 1)
+
+    def one(r: int) -> None:
+        out[r:r + step] = image[r:r + step]
+
+    map_bands(one, 0, image.shape[0], step)
+    return out
 
 
 def on_own_thread(fn: Callable, *args) -> Future:
@@ -178,18 +203,17 @@ def weight_box(mask, shape) -> tuple[int, int, int, int] | None:
     if isinstance(mask, BandWeight):
         return mask.box()
     step = band_height(w)
-    y0 = y1 = x0 = x1 = None
-    for r in range(0, h, step):
+
+    def band_box(r: int):
         band = mask[r:r + step]
         nz = band if band.dtype == np.uint8 else (band > 0).view(np.uint8)
         bx, by, bw, bh = cv2.boundingRect(np.ascontiguousarray(nz))
-        if bw == 0 or bh == 0:
-            continue
-        if y0 is None:
-            y0, x0, x1 = r + by, bx, bx + bw
-        x0, x1 = min(x0, bx), max(x1, bx + bw)
-        y1 = r + by + bh
-    return None if y0 is None else (y0, y1, x0, x1)
+        return None if bw == 0 or bh == 0 else (r + by, r + by + bh, bx, bx + bw)
+
+    boxes = [b for b in map_bands(band_box, 0, h, step) if b is not None]
+    if not boxes:
+        return None
+    return boxes[0][0], boxes[-1][1], min(b[2] for b in boxes), max(b[3] for b in boxes)
 
 
 def weight_rows(mask, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:

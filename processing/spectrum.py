@@ -45,13 +45,11 @@ class Spectrum:
             return np.where(reference.energy > 0, self.energy / reference.energy, np.nan)
 
 
-def _reduce(y: np.ndarray, m: np.ndarray, level: int):
+def _reduce(x: np.ndarray, level: int) -> np.ndarray:
     if level == 0:
-        return y, m
+        return x
     f = 2 ** level
-    size = (max(1, y.shape[1] // f), max(1, y.shape[0] // f))
-    return (cv2.resize(y, size, interpolation=cv2.INTER_AREA),
-            cv2.resize(m, size, interpolation=cv2.INTER_AREA))
+    return cv2.resize(x, (max(1, x.shape[1] // f), max(1, x.shape[0] // f)), interpolation=cv2.INTER_AREA)
 
 
 def texture_spectrum(image: np.ndarray, mask: np.ndarray | None = None,
@@ -69,26 +67,72 @@ def texture_spectrum(image: np.ndarray, mask: np.ndarray | None = None,
     -------
     Spectrum
     """
-    box = mask_bbox(mask, image.shape)
-    if box is None:
+    bands = TextureBands.of(image, mask, scales)
+    if bands is None:
         return Spectrum(tuple(scales), np.full(len(scales), np.nan))
-    y0, y1, x0, x1 = box
-    h, w = image.shape[:2]
-    halo = int(8 * max(scales)) + 2
-    y0, y1, x0, x1 = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
-    y = luminance_of(image[y0:y1, x0:x1])
-    m = np.ones_like(y) if mask is None else mask_to_float(mask[y0:y1, x0:x1])
-    energies = []
-    for s in scales:
-        level = max(0, int(np.floor(np.log2(s))))  # inner sigma 1-2 px at that level
-        yl, ml = _reduce(y, m, level)
-        sl = s / 2 ** level
-        band = gaussian_blur(yl, sl) - gaussian_blur(yl, 2 * sl)
-        total = float(ml.sum())
-        # Energy per full-resolution pixel: a band's mean square does not change
-        # with the reduction (the band is smooth at that level).
-        energies.append(float((band * band * ml).sum() / total) if total > 0 else np.nan)
-    return Spectrum(tuple(scales), np.array(energies))
+    return bands.spectrum(mask)
+
+
+@dataclass
+class TextureBands:
+    """The octave bands of an image's luminance around a mask's box, not yet weighted.
+
+    Made before the weights are final (match mode measures them while it
+    searches for removed blemishes, which it then leaves out of the weights).
+
+    Attributes
+    ----------
+    scales : tuple of float
+        Inner sigmas, px.
+    mask_box : (y0, y1, x0, x1)
+        Where the mask they were made for is above 0.
+    crop : (y0, y1, x0, x1)
+        The part of the image measured (``mask_box`` and the widest band's halo).
+    bands : list of ndarray, float32
+        ``G_s(Y) - G_2s(Y)`` of the crop, each on its reduced copy (``levels``).
+    levels : list of int
+        Each band's copy is reduced by ``2 ** level``.
+    """
+
+    scales: tuple
+    mask_box: tuple
+    crop: tuple
+    bands: list
+    levels: list
+
+    @classmethod
+    def of(cls, image: np.ndarray, mask: np.ndarray | None, scales=LADDER) -> "TextureBands | None":
+        """The bands of ``image`` around ``mask`` (None for an empty mask)."""
+        box = mask_bbox(mask, image.shape)
+        if box is None:
+            return None
+        y0, y1, x0, x1 = box
+        h, w = image.shape[:2]
+        halo = int(8 * max(scales)) + 2
+        crop = max(0, y0 - halo), min(h, y1 + halo), max(0, x0 - halo), min(w, x1 + halo)
+        y = luminance_of(image[crop[0]:crop[1], crop[2]:crop[3]])
+        bands, levels = [], []
+        for s in scales:
+            level = max(0, int(np.floor(np.log2(s))))  # inner sigma 1-2 px at that level
+            yl = _reduce(y, level)
+            sl = s / 2 ** level
+            bands.append(gaussian_blur(yl, sl) - gaussian_blur(yl, 2 * sl))
+            levels.append(level)
+        return cls(tuple(scales), box, crop, bands, levels)
+
+    def spectrum(self, mask: np.ndarray | None) -> Spectrum:
+        """The bands' energies inside ``mask`` (where it is above 0 must still be
+        :attr:`mask_box`: a weight that only lowers the mask inside it)."""
+        c0, c1, d0, d1 = self.crop
+        m = np.ones((c1 - c0, d1 - d0), np.float32) if mask is None else mask_to_float(mask[c0:c1, d0:d1])
+        energies = []
+        for band, level in zip(self.bands, self.levels):
+            ml = _reduce(m, level)
+            total = float(ml.sum())
+            # Energy per full-resolution pixel: a band's mean square does not change
+            # with the reduction (the band is smooth at that level).
+            energies.append(float((band * band * ml).sum() / total) if total > 0 else np.nan)
+        return Spectrum(self.scales, np.array(energies))
 
 
 def spectrum_report(original: np.ndarray, ai: np.ndarray, result: np.ndarray | None,

@@ -60,3 +60,15 @@ def test_a_faint_but_visible_removed_spot_is_still_found(smoothed_skin):
     ys, xs = np.nonzero(search.spots)
     cy, cx = y0 + (ys.mean() + 0.5) * search.f, x0 + (xs.mean() + 0.5) * search.f
     assert abs(cy - (h // 2 - 100)) < 12 and abs(cx - (w // 2 + 200)) < 12
+
+
+def test_components_looked_up_at_the_labelled_cells_are_the_whole_grids_lookup():
+    """The search keeps or drops whole components; looking them up only where
+    cells are set gives ``table[labels]`` of the whole grid."""
+    rng = np.random.default_rng(4)
+    for density in (0.0, 0.01, 0.3):
+        where = (rng.random((300, 400)) < density).astype(np.uint8)
+        n, labels, _, _ = cv2.connectedComponentsWithStats(where)
+        table = rng.random(n) < 0.5
+        table[0] = False
+        assert np.array_equal(blemish._labelled(table, labels, where), table[labels])

@@ -118,3 +118,29 @@ def test_a_spots_protection_is_the_whole_grids_enlargement_there(f):
         y0, x0 = int(rng.integers(0, 40 * f)), int(rng.integers(0, 50 * f))
         box = (y0, min(spots.shape[0], y0 + int(rng.integers(1, 30))), x0, min(spots.shape[1], x0 + int(rng.integers(1, 30))))
         np.testing.assert_allclose(_protection(spots, box), 1.0 - spots.rows(*box), atol=1e-4)
+
+
+def test_the_source_search_sums_only_the_measured_cells_and_counts_the_rest_off_skin():
+    """A patch's means from the integrals over the measured cells' box equal the
+    plain means over the whole grid, with cells never measured off the skin."""
+    from processing.blemish import BlemishSpots
+    from processing.healing import _SkinAround
+
+    rng = np.random.default_rng(5)
+    f, image = 2, (rng.random((240, 300, 3)) * 255).astype(np.uint8)
+    soft = np.zeros((120, 150), np.float32)
+    soft[50:54, 70:74] = 1.0
+    spots = BlemishSpots(soft, f, (0, 0), image.shape[:2])
+    scene = _SkinAround(image, spots, lambda y0, y1, x0, x1: np.ones((y1 - y0, x1 - x0), np.float32), 3.0, 1.5)
+    scene.measure([(100, 108, 140, 148)], [20])
+    assert 0 < scene.measured.mean() < 0.5  # only around the spot
+    off_skin = ((scene.mask < 0.5 * scene.mask.max()) | ~scene.measured).astype(np.float64)
+    plain = {"energy": scene.energy, "taken": scene.taken.astype(np.float64), "off_skin": off_skin,
+             "colour": scene.colour}
+    for _ in range(200):
+        r0, c0 = int(rng.integers(0, 115)), int(rng.integers(0, 145))
+        r1, c1 = r0 + int(rng.integers(0, 6)), c0 + int(rng.integers(0, 6))
+        for name, values in plain.items():
+            expected = values[r0:r1, c0:c1].astype(np.float64).sum(axis=(0, 1)) / max(1, (r1 - r0) * (c1 - c0))
+            np.testing.assert_allclose(scene.means(name, np.array(r0), np.array(r1), np.array(c0), np.array(c1)),
+                                       expected, rtol=1e-9, atol=1e-12)

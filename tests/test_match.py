@@ -224,3 +224,33 @@ def test_match_plan_keeps_no_full_frame_weight(face):
     assert plan.band_weight.mask is None and not arrays
     assert plan.spots is not None and plan.spots.soft.size <= original.shape[0] * original.shape[1]
     assert plan.weight.shape == original.shape[:2] and plan.weight.min() == 0.0
+
+
+def test_the_cut_off_from_spectra_read_beforehand_is_the_same(face):
+    """Spectra read before the removed blemishes are known (beside their
+    search), then weighed without them, give the plain reading's cut-off and
+    ratios, also when a spot at the skin's edge shrinks its box."""
+    from processing.blemish import BlemishSpots
+    from processing.match import SPECTRUM_SIDE, _central_window, auto_cutoff, read_spectra
+    from processing.spectrum import texture_spectrum
+
+    original, mask = face
+    ai = tp.ai_version(original, "gauss2")
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask > 0)
+    soft = np.zeros((h, w), np.float32)
+    cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
+    soft[cy - 6:cy + 6, cx - 6:cx + 6] = 1.0  # a spot on the cheek
+    edge = soft.copy()
+    edge[: ys.min() + 4] = 1.0  # and the top rows of the skin kept out
+    for kept_out in (soft, edge):
+        spots = BlemishSpots(kept_out, 1, (0, 0), (h, w))
+        plain = auto_cutoff(original, ai, mask, spots)
+        beforehand = auto_cutoff(original, ai, mask, spots, read_spectra(original, ai, mask))
+        assert plain == beforehand
+        # and the plain reading is the spectrum of the mask without the spots
+        # (on the skin's box, as the cut-off measures it)
+        win = _central_window(mask, mask.shape, SPECTRUM_SIDE)
+        weight = (mask * (1 - kept_out))[win]
+        ratio = texture_spectrum(ai[win], weight).ratio_to(texture_spectrum(original[win], weight))
+        np.testing.assert_allclose(plain[1], ratio, rtol=1e-6)
