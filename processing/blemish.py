@@ -158,15 +158,23 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     m = crop_mask(mask, y0, y1, x0, x1)
     f = max(1, int(np.ceil(max(o.shape[:2]) / DETECT_MAX_SIDE)))
     hh, ww = (y1 - y0) // f, (x1 - x0) // f
+    # Reduced before conversion (24 MP of float is the slow part), piece by
+    # piece on the band threads. Whole multiples of f keep INTER_AREA on OpenCV's
+    # fast integer path, and each reduced pixel is its own f x f block, so a
+    # piece's rows are the whole reduction's.
+    of = np.empty((hh, ww) + o.shape[2:], np.float32)
+    af = np.empty((hh, ww) + a.shape[2:], np.float32)
+    m_small = np.empty((hh, ww), np.float32)
+    step = max(1, -(-hh // 4)) * f  # four pieces each: a few large tasks keep the threads' overhead small
 
-    def reduced(x):
-        if x is m:
-            return _reduced_mask(m, f, hh, ww) if f > 1 else weight_rows(m, 0, y1 - y0, 0, x1 - x0)
-        # Reduced before conversion: 24 MP of float is the slow part. Whole
-        # multiples of f keep INTER_AREA on OpenCV's fast integer path.
-        return to_float(cv2.resize(x[:hh * f, :ww * f], (ww, hh), interpolation=cv2.INTER_AREA) if f > 1 else x)
+    def reduce(job) -> None:
+        x, out, r = job
+        rows = slice(r, min(hh * f, r + step))
+        block = weight_rows(m, rows.start, rows.stop, 0, ww * f) if x is None else x[rows, :ww * f]
+        small = block if f == 1 else cv2.resize(block, (ww, block.shape[0] // f), interpolation=cv2.INTER_AREA)
+        out[r // f:rows.stop // f] = small if x is None else to_float(small).reshape(out[r // f:rows.stop // f].shape)
 
-    of, af, m_small = map_items(reduced, (o, a, m))
+    map_items(reduce, [(x, out, r) for x, out in ((o, of), (a, af), (None, m_small)) for r in range(0, hh * f, step)])
     if of.ndim == 2 or of.shape[2] < 3:
         return ToneChange(luminance(of) - luminance(af), None, m_small, f, (y0, y1, x0, x1), (h, w))
     of, af = of[..., :3], af[..., :3]
@@ -225,11 +233,12 @@ def _removal_score(change: ToneChange, s: float, inside: np.ndarray) -> np.ndarr
     # A removed blemish was darker (original - AI < 0) and redder than the skin.
     skin = _SkinCells(inside_k, 8.0 * s / k, exact=not large)
     z, spread = _spot_score(small(change.diff), s / k, skin, floor=VISIBLE_SPREAD)
-    z = np.maximum(-z, 0.0)
+    z = np.maximum(np.negative(z, out=z), 0.0, out=z)  # in place: each is a grid of floats
     if change.redness is not None:
         # Skin texture has little colour, so the redness change's own spread
         # can be tiny: count it in the luminance's spread, not below.
-        z = np.hypot(z, np.maximum(_spot_score(small(change.redness), s / k, skin, floor=spread)[0], 0.0))
+        red = _spot_score(small(change.redness), s / k, skin, floor=spread)[0]
+        np.hypot(z, np.maximum(red, 0.0, out=red), out=z)
     return z if k == 1 else cv2.resize(z, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
@@ -255,7 +264,8 @@ class _SkinCells:
 
     def average(self, x: np.ndarray) -> np.ndarray:
         """Local average of ``x`` over the skin (the spread varies slowly: a reduced copy does)."""
-        return self.low_pass(x * self.mask) / self.norm
+        out = self.low_pass(x * self.mask)
+        return np.divide(out, self.norm, out=out)
 
     def low_pass(self, x: np.ndarray) -> np.ndarray:
         return low_pass(x, self.wide, exact_below=self.exact_below, cell=2.0)
@@ -271,15 +281,20 @@ def _spot_score(diff: np.ndarray, s: float, skin, floor: float = 1e-4) -> tuple[
     first-pass spreads before it is averaged, so a spot does not hide itself.
     Returns the score and the skin's overall spread (at least ``floor``).
     """
+    # In place where a step's input is not needed again: on a large frame
+    # each of these is a full grid of floats.
     low = gaussian_blur(diff, s)
-    signed = low - gaussian_blur(low, 4 * s)  # a change of its surroundings is not a spot
+    signed = np.subtract(low, gaussian_blur(low, 4 * s), out=low)  # a change of its surroundings is not a spot
     local = np.abs(signed)
     # Overall robust spread of ordinary differences (texture the AI smoothed) on the skin.
     spread = max(1.4826 * float(np.median(skin.values(local))), floor)
     # E|x| of a Gaussian is 0.798 of its standard deviation.
-    first = np.maximum(skin.average(local) / 0.798, spread)
-    second = skin.average(np.minimum(local, 3.0 * first)) / 0.798
-    return signed / np.maximum(second, spread), spread
+    first = skin.average(local)
+    first = np.maximum(np.divide(first, 0.798, out=first), spread, out=first)
+    clipped = np.minimum(local, np.multiply(first, 3.0, out=first), out=local)
+    second = skin.average(clipped)
+    second = np.maximum(np.divide(second, 0.798, out=second), spread, out=second)
+    return np.divide(signed, second, out=signed), spread
 
 
 def _compact_spots(core: np.ndarray, max_d: float, min_area: float) -> np.ndarray:

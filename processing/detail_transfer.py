@@ -17,9 +17,9 @@ import numpy as np
 
 from processing.blend import apply_masked, linear_light
 from processing.boxes import grow_box
-from processing.filters import REC709, LowPassRows, gaussian_blur, luminance_of
+from processing.filters import ENLARGE_PIECE, REC709, LowPassRows, gaussian_blur, luminance_of
 from processing.luminosity import luminosity_weight
-from processing.row_bands import band_height, inner, map_bands, run_kernel, weight_box, weight_rows
+from processing.row_bands import band_height, inner, map_items, run_kernel, weight_box, weight_rows
 
 
 def halo_for(sigma: float) -> int:
@@ -121,9 +121,17 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
     wide = LowPassRows(source, (hy1 - hy0, hx1 - hx0), sigma) if approximate and sigma >= 6 else None
     if band_rows is None:
         band_rows = band_height(x1 - x0, at_least=2 * reach if wide is None else 16)
+    starts = list(range(y0, y1, band_rows))
+    if wide is not None and wide.f > 1:
+        # Bands of whole pieces of the wide blur's enlargement (which enlarges a
+        # piece whole, whichever rows a band wants of it): none is enlarged twice.
+        unit = ENLARGE_PIECE * wide.f
+        band_rows = max(1, round(band_rows / unit)) * unit
+        starts = [y0] + list(range(hy0 + ((y0 - hy0) // unit + 1) * unit, y1, band_rows))
+    bands = list(zip(starts, starts[1:] + [y1]))
 
-    def one_band(by0: int) -> None:
-        by1 = min(y1, by0 + band_rows)
+    def one_band(rows: tuple[int, int]) -> None:
+        by0, by1 = rows
         i0, i1 = by0 - hy0, by1 - hy0
         if wide is not None:
             d = cv2.subtract(source(i0, i1)[:, cols], wide.rows(i0, i1)[:, cols], dtype=cv2.CV_32F)
@@ -144,7 +152,7 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
         # blendLinear computes (A (1 - m) + T m) / 1, rounded: exactly A where m == 0.
         out[by0:by1, x0:x1] = cv2.blendLinear(a, blended, 1.0 - m, m)
 
-    map_bands(one_band, y0, y1, band_rows)
+    map_items(one_band, bands)
     return out
 
 
@@ -158,7 +166,7 @@ def _clip_keeping_luminance(t: np.ndarray) -> np.ndarray:
     goes over white by half a level of luminance or more is moved, and no
     channel moves by more than the largest overshoot (rounding is not texture).
     """
-    clipped = cv2.convertScaleAbs(np.maximum(t, 0))  # saturated: 0-255 int16 -> uint8 as is
+    clipped = cv2.addWeighted(t, 1.0, t, 0.0, 0.0, dtype=cv2.CV_8U)  # saturated to 0-255 in one pass
     h, w = t.shape[:2]
     flat = t.reshape(h * w, 3)
     # Only pixels with a channel over white change; usually a small part of a band.
@@ -172,7 +180,8 @@ def _clip_keeping_luminance(t: np.ndarray) -> np.ndarray:
     lost = over @ REC709[:, None]  # luminance lost above white
     room = (kept < 255).astype(np.float32)
     share = room @ REC709[:, None]
-    move = np.minimum(lost / np.maximum(share, 1e-3), over.max(axis=1, keepdims=True))
+    largest = np.maximum(np.maximum(over[:, 0], over[:, 1]), over[:, 2])[:, None]  # numpy's max(axis=1) is slow
+    move = np.minimum(lost / np.maximum(share, 1e-3), largest)
     moved = kept + room * np.where(lost >= 0.5, move, 0.0)
     clipped.reshape(h * w, 3)[pixels] = np.clip(moved + 0.5, 0, 255).astype(np.uint8)
     return clipped

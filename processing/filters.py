@@ -122,7 +122,8 @@ def low_pass(image: np.ndarray, sigma: float, exact_below: float = 6.0, cell: fl
     f = max(1, int(sigma // cell))
     hf, wf = -(-h // f), -(-w // f)
     # Pad to a multiple of f (reflecting) so the box average is OpenCV's fast integer case.
-    padded = cv2.copyMakeBorder(image, 0, hf * f - h, 0, wf * f - w, cv2.BORDER_REFLECT_101)
+    padded = image if (hf * f, wf * f) == (h, w) else cv2.copyMakeBorder(image, 0, hf * f - h, 0, wf * f - w,
+                                                                         cv2.BORDER_REFLECT_101)
     small = cv2.resize(padded, (wf, hf), interpolation=cv2.INTER_AREA)
     if small.dtype != np.float32:
         small = small.astype(np.float32)
@@ -242,7 +243,9 @@ class LowPassRows:
             # The reflected rows below the image come from the rows above its end.
             t0 = min(t0, max(0, self.hf - 2))
         block = self.read(t0 * f, min(self.h, t1 * f))
-        padded = cv2.copyMakeBorder(block, 0, max(0, pad_bottom), 0, self.wf * f - self.w, cv2.BORDER_REFLECT_101)
+        pad_right = self.wf * f - self.w
+        padded = block if pad_bottom <= 0 and pad_right == 0 else cv2.copyMakeBorder(
+            block, 0, max(0, pad_bottom), 0, pad_right, cv2.BORDER_REFLECT_101)
         small = cv2.resize(padded, (self.wf, t1 - t0), interpolation=cv2.INTER_AREA)
         if small.dtype != np.float32:
             small = small.astype(np.float32)

@@ -367,29 +367,30 @@ def plan_match(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     -------
     MatchPlan, or None for an empty mask.
     """
-    skin = weight_box(mask, ai.shape)
-    if skin is None:
+    skin_box = weight_box(mask, ai.shape)
+    if skin_box is None:
         return None
-    box = grow_box(skin, WORK_HALO, ai.shape)
+    box = grow_box(skin_box, WORK_HALO, ai.shape)
     y0, y1, x0, x1 = box
     o, a = original[y0:y1, x0:x1], ai[y0:y1, x0:x1]
     m = crop_mask(mask, y0, y1, x0, x1)  # a view: converted band by band
-    skin = (skin[0] - y0, skin[1] - y0, skin[2] - x0, skin[3] - x0)
+    skin_box = (skin_box[0] - y0, skin_box[1] - y0, skin_box[2] - x0, skin_box[3] - x0)
     # The spectra do not need the removed blemishes until they are weighed:
     # measured beside the search.
-    reading = on_own_thread(read_spectra, o, a, m, skin)
+    reading = on_own_thread(read_spectra, o, a, m, skin_box)
     # One search for removed blemishes serves both: the spectrum leaves them
     # out with a small margin, the match keeps them clean with a margin of the cut-off.
-    search = search_blemishes(o, a, m, blemish, mask_box=skin) if blemish > 0 else None
+    search = search_blemishes(o, a, m, blemish, mask_box=skin_box) if blemish > 0 else None
     auto, ratios, reason = auto_cutoff(o, a, m, None if search is None else search.protection(2.0), reading.result())
     cut = cutoff if cutoff > 0 else auto
     spots = None if search is None else search.protection(cut)
     regional = regional_tiles(faces, a.shape, regions or {}, origin=(x0, y0))
     factors = tuple(f for f in (spots, regional) if f is not None)
-    skin = BandWeight(a.shape[:2], m, () if regional is None else (regional,))
+    # A factor never makes the mask's zeros non-zero: the weights lie in the mask's box (no scan for it).
+    skin_weight = BandWeight(a.shape[:2], m, () if regional is None else (regional,), within=skin_box)
     patches = [] if spots is None else heal_patches(o, a, spots, BandWeight(a.shape[:2], m).rows, SWAP_FACTOR * cut)
-    return MatchPlan(cut, SWAP_FACTOR * cut, auto, ratios, box, BandWeight(a.shape[:2], m, factors), spots, reason,
-                     patches, skin)
+    return MatchPlan(cut, SWAP_FACTOR * cut, auto, ratios, box, BandWeight(a.shape[:2], m, factors, within=skin_box),
+                     spots, reason, patches, skin_weight)
 
 
 def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, strength: float = 1.0,

@@ -74,7 +74,7 @@ def copy_in_bands(image: np.ndarray) -> np.ndarray:
     """A copy of ``image``, made a band at a time on the band threads (a 24 MP
     frame is 72 MB: one thread's copy leaves the other core idle)."""
     out = np.empty_like(image)
-    step = band_height(image[0].size if image.ndim > 1 else 1)
+    step = max(1, -(-len(image) // 8))  # a few large pieces: a copy has no temporaries to keep small
 
     def one(r: int) -> None:
         out[r:r + step] = image[r:r + step]
@@ -121,6 +121,11 @@ class BandWeight:
         The product is divided by it (1 = as is).
     origin : (y, x)
         Where this weight's top-left pixel is in the mask and factors (a crop, see :meth:`crop`).
+    within : (y0, y1, x0, x1) or None
+        A box known to hold every weight above 0 (the mask's, when the factors
+        only lower it): :meth:`box` gives it without a scan. It may be larger
+        than the weight's own box; the rows and columns it adds have weight 0,
+        which leaves an image as it is.
     """
 
     shape: tuple
@@ -128,6 +133,7 @@ class BandWeight:
     factors: tuple = ()
     divisor: float = 1.0
     origin: tuple = (0, 0)
+    within: tuple | None = None
     _stats: tuple | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def rows(self, r0: int, r1: int, c0: int = 0, c1: int | None = None) -> np.ndarray:
@@ -175,8 +181,9 @@ class BandWeight:
         return all(getattr(factor, "AT_MOST_ONE", False) for factor in self.factors)
 
     def box(self) -> tuple[int, int, int, int] | None:
-        """(y0, y1, x0, x1) of where the weight is above 0, or None when nowhere."""
-        return self._scan()[0]
+        """(y0, y1, x0, x1) of where the weight is above 0, or None when nowhere
+        (:attr:`within` when it is given)."""
+        return self.within if self.within is not None else self._scan()[0]
 
     def max(self) -> float:
         """The largest weight."""
@@ -185,7 +192,8 @@ class BandWeight:
     def crop(self, y0: int, y1: int, x0: int, x1: int) -> "BandWeight":
         """The weight inside rows ``y0:y1``, columns ``x0:x1`` (nothing is copied)."""
         oy, ox = self.origin
-        return dataclasses.replace(self, shape=(y1 - y0, x1 - x0), origin=(oy + y0, ox + x0), _stats=None)
+        return dataclasses.replace(self, shape=(y1 - y0, x1 - x0), origin=(oy + y0, ox + x0), within=None,
+                                   _stats=None)
 
     def divided_by(self, divisor: float) -> "BandWeight":
         """The same weight divided by ``divisor`` (where it is above 0 does not change)."""
