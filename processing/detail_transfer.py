@@ -171,9 +171,13 @@ def _clip_keeping_luminance(t: np.ndarray) -> np.ndarray:
     flat = t.reshape(h * w, 3)
     # Only pixels with a channel over white change; usually a small part of a band.
     over_white = cv2.compare(t.reshape(h, w * 3), 255, cv2.CMP_GT).reshape(h, w, 3)
-    pixels = np.flatnonzero(cv2.transform(over_white, np.ones((1, 3), np.float32)))
-    if not pixels.size:
+    # Any channel at 255 makes the (8-bit, fixed-point) gray of the 0/255 flags
+    # non-zero: its smallest weight is 0.114 x 255.
+    found = cv2.findNonZero(cv2.cvtColor(over_white, cv2.COLOR_RGB2GRAY))
+    if found is None:
         return clipped
+    found = found.reshape(-1, 2).astype(np.intp)  # (x, y), in raster order
+    pixels = found[:, 1] * w + found[:, 0]
     x = flat[pixels].astype(np.float32)
     over = np.maximum(x - 255.0, 0.0)
     kept = np.clip(x, 0.0, 255.0)

@@ -46,3 +46,16 @@ def test_a_clipped_red_hands_its_luminance_to_green_and_blue():
     assert np.array_equal(out[0, 1], [255, 255, 255])
     # No channel moves by more than the largest overshoot (45): blue gets it all, not more.
     assert out[0, 2, 2] - 100 <= 45 and out[0, 2, 1] == 255
+
+
+@pytest.mark.parametrize("channel", [0, 1, 2])
+def test_one_channel_over_white_is_found_whichever_it_is(channel):
+    """Blue carries the least luminance: a pixel with only blue over white must
+    be handed on too."""
+    t = np.full((3, 5, 3), 200, np.int16)
+    t[1, 2, channel] = 300
+    out = _clip_keeping_luminance(t)
+    assert np.array_equal(out, reference(t))
+    # handed on: brighter than the plain clip, the other pixels as they were
+    assert out[1, 2] @ REC709 > np.clip(t[1, 2], 0, 255) @ REC709 + 2
+    assert (out == 200).sum() == out.size - 3
