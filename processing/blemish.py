@@ -124,21 +124,6 @@ class BlemishSpots:
         return self.rows(0, self.shape[0])
 
 
-def _reduced_mask(mask: np.ndarray | None, f: int, hh: int, ww: int) -> np.ndarray:
-    """A mask's box-average over f x f blocks (hh, ww), float32, converted a band at a time."""
-    if mask is None:
-        # Every block averages to the same value: that of one block of ones.
-        one = cv2.resize(np.ones((f, f), np.float32), (1, 1), interpolation=cv2.INTER_AREA)[0, 0]
-        return np.full((hh, ww), one, np.float32)
-    step = max(1, band_height(ww * f) // f) * f
-    out = np.empty((hh, ww), np.float32)
-    for r in range(0, hh * f, step):
-        rows = min(step, hh * f - r)
-        out[r // f:(r + rows) // f] = cv2.resize(weight_rows(mask, r, r + rows, 0, ww * f), (ww, rows // f),
-                                                interpolation=cv2.INTER_AREA)
-    return out
-
-
 def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
                 halo: int = 130, mask_box=None) -> ToneChange | None:
     """The change to search for removed blemishes in, or None for an empty mask.
@@ -165,16 +150,16 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     of = np.empty((hh, ww) + o.shape[2:], np.float32)
     af = np.empty((hh, ww) + a.shape[2:], np.float32)
     m_small = np.empty((hh, ww), np.float32)
-    step = max(1, -(-hh // 4)) * f  # four pieces each: a few large tasks keep the threads' overhead small
+    piece = max(1, -(-hh // 4)) * f  # four pieces each: a few large tasks keep the threads' overhead small
 
     def reduce(job) -> None:
         x, out, r = job
-        rows = slice(r, min(hh * f, r + step))
+        rows = slice(r, min(hh * f, r + piece))
         block = weight_rows(m, rows.start, rows.stop, 0, ww * f) if x is None else x[rows, :ww * f]
         small = block if f == 1 else cv2.resize(block, (ww, block.shape[0] // f), interpolation=cv2.INTER_AREA)
         out[r // f:rows.stop // f] = small if x is None else to_float(small).reshape(out[r // f:rows.stop // f].shape)
 
-    map_items(reduce, [(x, out, r) for x, out in ((o, of), (a, af), (None, m_small)) for r in range(0, hh * f, step)])
+    map_items(reduce, [(x, out, r) for x, out in ((o, of), (a, af), (None, m_small)) for r in range(0, hh * f, piece)])
     if of.ndim == 2 or of.shape[2] < 3:
         return ToneChange(luminance(of) - luminance(af), None, m_small, f, (y0, y1, x0, x1), (h, w))
     of, af = of[..., :3], af[..., :3]
@@ -183,13 +168,14 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
     # cent) is not searched as spots. The gain varies over much more than a spot.
     wide = max(16.0, max(h, w) * 0.05) / f
     gain_o, gain_a = map_items(lambda x: low_pass(x, wide) + np.float32(1e-3), (of, af))
-    hh, ww = of.shape[:2]
     diff = np.empty((hh, ww), np.float32)
     redness = np.empty((hh, ww), np.float32)
     lum = REC709[None, :]
 
+    band = band_height(ww * 3)
+
     def rows(r0: int) -> None:
-        r = slice(r0, min(hh, r0 + step))
+        r = slice(r0, min(hh, r0 + band))
         o_r, a_r = of[r], af[r]
         # A channel the AI's brightening clipped lost its texture there, peaks
         # first: the pores' tops would look like spots. Such channels are left
@@ -202,8 +188,7 @@ def tone_change(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
                    / np.maximum(cv2.transform(ok, lum).reshape(n, ww), 1e-6))
         redness[r] = (change[..., 0] - change[..., 1]) * (ok[..., 0] * ok[..., 1])
 
-    step = band_height(ww * 3)
-    map_bands(rows, 0, hh, step)
+    map_bands(rows, 0, hh, band)
     return ToneChange(diff, redness, m_small, f, (y0, y1, x0, x1), (h, w))
 
 

@@ -235,7 +235,8 @@ def auto_cutoff(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
             return texture_spectrum(image, m)
         return bands.spectrum(m)
 
-    ai_spectrum, original_spectrum = map_items(lambda k: spectrum(reading.bands[k], (ai, original)[k][win]), (0, 1))
+    ai_spectrum, original_spectrum = map_items(lambda pair: spectrum(*pair),
+                                               list(zip(reading.bands, (ai[win], original[win]))))
     ratios = ai_spectrum.ratio_to(original_spectrum)
     ratio_list = [float(r) for r in ratios]
     finite = np.isfinite(ratios)

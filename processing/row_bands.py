@@ -122,8 +122,8 @@ class BandWeight:
     origin : (y, x)
         Where this weight's top-left pixel is in the mask and factors (a crop, see :meth:`crop`).
     within : (y0, y1, x0, x1) or None
-        A box known to hold every weight above 0 (the mask's, when the factors
-        only lower it): :meth:`box` gives it without a scan. It may be larger
+        A box known to hold every weight above 0 (the mask's, when no factor
+        makes its zeros non-zero): :meth:`box` gives it without a scan. It may be larger
         than the weight's own box; the rows and columns it adds have weight 0,
         which leaves an image as it is.
     """
@@ -162,15 +162,12 @@ class BandWeight:
 
             def scan(r0):
                 band = self.rows(r0, min(h, r0 + step))
-                return weight_box(band, band.shape), float(band.max()) if band.size else 0.0
+                box = weight_box(band, band.shape)
+                return (None if box is None else (r0 + box[0], r0 + box[1], box[2], box[3]),
+                        float(band.max()) if band.size else 0.0)
 
             found = map_bands(scan, 0, h, step)
-            boxes = [(b, r) for r, (b, _) in zip(range(0, h, step), found) if b is not None]
-            box = None
-            if boxes:
-                box = (boxes[0][1] + boxes[0][0][0], boxes[-1][1] + boxes[-1][0][1],
-                       min(b[2] for b, _ in boxes), max(b[3] for b, _ in boxes))
-            self._stats = (box, max((m for _, m in found), default=0.0))
+            self._stats = (_union([b for b, _ in found]), max((m for _, m in found), default=0.0))
         return self._stats
 
     def at_most_one(self) -> bool:
@@ -218,7 +215,12 @@ def weight_box(mask, shape) -> tuple[int, int, int, int] | None:
         bx, by, bw, bh = cv2.boundingRect(np.ascontiguousarray(nz))
         return None if bw == 0 or bh == 0 else (r + by, r + by + bh, bx, bx + bw)
 
-    boxes = [b for b in map_bands(band_box, 0, h, step) if b is not None]
+    return _union(map_bands(band_box, 0, h, step))
+
+
+def _union(boxes) -> tuple[int, int, int, int] | None:
+    """The box around the bands' boxes (y0, y1, x0, x1), top to bottom; None entries are empty bands."""
+    boxes = [b for b in boxes if b is not None]
     if not boxes:
         return None
     return boxes[0][0], boxes[-1][1], min(b[2] for b in boxes), max(b[3] for b in boxes)

@@ -32,8 +32,7 @@ def test_a_band_thread_mapping_again_does_not_wait_on_the_others():
 @pytest.mark.parametrize("shape", [(1, 5), (700, 900, 3), (3000, 200)])
 def test_copy_in_bands_is_a_copy(shape):
     image = np.random.default_rng(1).integers(0, 255, shape, dtype=np.uint8)
-    view = image[:, ::1]
-    out = copy_in_bands(view)
+    out = copy_in_bands(image)
     assert np.array_equal(out, image) and not np.shares_memory(out, image)
 
 
