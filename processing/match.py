@@ -22,12 +22,13 @@ from processing.blemish import BlemishSpots, search_blemishes
 from processing.healing import add_texture, heal_patches, healed
 from processing.boxes import grow_box, mask_bbox
 from processing.detail_transfer import add_detail
+from processing.dtypes import mask_to_float
 from processing.filters import gaussian_blur, low_pass, luminance_of
 from processing.row_bands import BandWeight, copy_in_bands, crop_mask, map_items, on_own_thread, weight_box, weight_rows
 from processing.spectrum import LADDER, TextureBands, removed_scale, texture_spectrum
 
 # The spectrum for the automatic cut-off is measured on at most this many pixels
-# around the mask's centre: plenty of skin, bounded cost on 24 MP files.
+# around the mask's centre (see spectrum_window): plenty of skin, bounded cost on 24 MP files.
 SPECTRUM_SIDE = 1024
 # The texture range: pores and fine lines are 0.5-6 px across on a portrait's
 # own pixels; anything coarser is shape and tone, which stay the AI's. The
@@ -125,6 +126,55 @@ def _central_window(mask: np.ndarray | None, shape, side: int, box=None):
     return slice(max(0, cy - hh), cy + hh + 1), slice(max(0, cx - hw), cx + hw + 1)
 
 
+# The skin is counted on a grid this many cells across a window: a face
+# fills several cells, and the count reads one pixel a cell.
+WINDOW_CELLS = 32
+
+
+def _cell_samples(mask, box, cell: int) -> np.ndarray:
+    """The mask at the middle of each whole ``cell``-px cell of ``box``, float32."""
+    y0, y1, x0, x1 = box
+    gh, gw = (y1 - y0) // cell, (x1 - x0) // cell
+    first_y, first_x = y0 + cell // 2, x0 + cell // 2
+    if isinstance(mask, np.ndarray):
+        return mask_to_float(mask[first_y:first_y + gh * cell:cell, first_x:first_x + gw * cell:cell])
+    return np.concatenate([weight_rows(mask, r, r + 1, first_x, first_x + gw * cell)[:, ::cell]
+                           for r in range(first_y, first_y + gh * cell, cell)])
+
+
+def spectrum_window(mask: np.ndarray | None, shape, side: int = SPECTRUM_SIDE, box=None):
+    """The window (slice, slice) the automatic cut-off measures, or None for an empty mask.
+
+    The window around the mask's centre, unless it holds less than half the
+    skin of the window that holds the most: the centre of a group photo's
+    mask falls between the faces. Then the skin-richest window (the nearest
+    to the centre of equal ones). Skin is counted where the mask is above
+    0.5, on a grid of ``side / WINDOW_CELLS`` px cells.
+    """
+    box = weight_box(mask, shape) if box is None else box
+    centre = _central_window(mask, shape, side, box)
+    if centre is None or mask is None:
+        return centre
+    y0, y1, x0, x1 = box
+    cell = max(1, side // WINDOW_CELLS)
+    gh, gw = (y1 - y0) // cell, (x1 - x0) // cell
+    if gh <= WINDOW_CELLS and gw <= WINDOW_CELLS:
+        return centre  # the window covers the whole skin whatever its place
+    counts = cv2.integral((_cell_samples(mask, box, cell) > 0.5).astype(np.uint8))
+    wh, ww = min(WINDOW_CELLS, gh), min(WINDOW_CELLS, gw)
+    sums = counts[wh:, ww:] - counts[:-wh, ww:] - counts[wh:, :-ww] + counts[:-wh, :-ww]
+    cy, cx = (centre[0].start - y0) // cell, (centre[1].start - x0) // cell
+    cy, cx = min(cy, sums.shape[0] - 1), min(cx, sums.shape[1] - 1)
+    best = int(sums.max())
+    if 2 * int(sums[cy, cx]) >= best:
+        return centre
+    ys, xs = np.nonzero(sums == best)
+    k = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+    top, left = y0 + int(ys[k]) * cell, x0 + int(xs[k]) * cell
+    hh, hw = centre[0].stop - centre[0].start, centre[1].stop - centre[1].start
+    return slice(top, min(shape[0], top + hh)), slice(left, min(shape[1], left + hw))
+
+
 def tone_shift(original: np.ndarray, ai: np.ndarray, weight: np.ndarray, swap_radius: float) -> float:
     """Mean |change of the AI's tone| a swap at ``swap_radius`` px makes, full-scale fraction.
 
@@ -194,7 +244,7 @@ def read_spectra(original: np.ndarray, ai: np.ndarray, mask: np.ndarray | None,
 
     ``box``: where the mask is above 0, when known.
     """
-    win = _central_window(mask, ai.shape, SPECTRUM_SIDE, box)
+    win = spectrum_window(mask, ai.shape, SPECTRUM_SIDE, box)
     if win is None:
         return None
     wh, ww = ai[win].shape[:2]

@@ -1,6 +1,7 @@
 """Match mode on code-made pairs: every smoothed band back to the original's energy,
 tone kept from the AI image, removed blemishes kept removed, cut-off found."""
 
+import cv2
 import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
@@ -231,7 +232,7 @@ def test_the_cut_off_from_spectra_read_beforehand_is_the_same(face):
     search), then weighed without them, give the plain reading's cut-off and
     ratios, also when a spot at the skin's edge shrinks its box."""
     from processing.blemish import BlemishSpots
-    from processing.match import SPECTRUM_SIDE, _central_window, auto_cutoff, read_spectra
+    from processing.match import SPECTRUM_SIDE, auto_cutoff, read_spectra, spectrum_window
     from processing.spectrum import texture_spectrum
 
     original, mask = face
@@ -250,7 +251,54 @@ def test_the_cut_off_from_spectra_read_beforehand_is_the_same(face):
         assert plain == beforehand
         # and the plain reading is the spectrum of the mask without the spots
         # (on the skin's box, as the cut-off measures it)
-        win = _central_window(mask, mask.shape, SPECTRUM_SIDE)
+        win = spectrum_window(mask, mask.shape, SPECTRUM_SIDE)
         weight = (mask * (1 - kept_out))[win]
         ratio = texture_spectrum(ai[win], weight).ratio_to(texture_spectrum(original[win], weight))
         np.testing.assert_allclose(plain[1], ratio, rtol=1e-6)
+
+
+def _group_of_two(frame, gap: int, fill=128):
+    """``frame`` twice side by side with ``gap`` px of ``fill`` (flat grey; 0 for a mask) between."""
+    between = np.full((frame.shape[0], gap) + frame.shape[2:], fill, frame.dtype)
+    return np.concatenate([frame, between, frame], axis=1)
+
+
+def test_spectrum_window_on_a_group_photo_holds_a_face():
+    """Two masks far apart: the window around their common centre would hold no
+    skin, so the window is the skin-richest one; a single face keeps the central
+    window."""
+    from processing.match import _central_window, spectrum_window
+    from processing.row_bands import BandWeight
+
+    blob = np.zeros((200, 200), np.float32)
+    cv2.circle(blob, (100, 100), 80, 1.0, -1)
+    group = _group_of_two(blob, 1000, fill=0)
+    side = 256
+    centre = _central_window(group, group.shape, side)
+    assert group[centre].sum() == 0  # the trap: the centre falls between the faces
+    win = spectrum_window(group, group.shape, side)
+    assert win[0].stop - win[0].start == centre[0].stop - centre[0].start
+    assert win[1].stop - win[1].start == centre[1].stop - centre[1].start
+    # As much skin as any window of that size holds (a face is smaller than the window).
+    assert (group[win] > 0.5).sum() == (blob > 0.5).sum()
+    # A weight kept as factors is sampled row by row: the same window.
+    assert spectrum_window(BandWeight(group.shape, group), group.shape, side) == win
+    # One face, wider than the window: the central window as before.
+    wide = cv2.resize(blob, (1200, 1200), interpolation=cv2.INTER_NEAREST)
+    assert spectrum_window(wide, wide.shape, side) == _central_window(wide, wide.shape, side)
+
+
+def test_the_cut_off_of_a_group_photo_is_read_on_a_face(face):
+    """Two faces 1500 px apart (the spectrum's window around the mask's centre
+    would hold none of them): the automatic cut-off is the one face's own, not
+    the default for too little skin."""
+    from processing.match import auto_cutoff
+
+    original, mask = face
+    ai = tp.ai_version(original, "gauss2")
+    one = auto_cutoff(original, ai, mask)
+    assert "the spectrum suggests" in one[2]
+    group = auto_cutoff(_group_of_two(original, 1500), _group_of_two(ai, 1500),
+                        _group_of_two(mask, 1500, fill=0))
+    assert "too little skin" not in group[2]
+    assert group[0] == pytest.approx(one[0], rel=0.05)

@@ -91,6 +91,39 @@ def wait_for_app_run(page, timeout: float = APP_TIMEOUT_MS) -> None:
     )
 
 
+def wait_for_page_to_settle(page, quiet_ms: int = 1000, timeout: float = APP_TIMEOUT_MS) -> None:
+    """Wait until no script run has been going for `quiet_ms` in a row.
+
+    A result on the page does not mean its run is over (the loupe, the downloads and the
+    picture's click component follow it), and one run can start right after another.
+    """
+    page.evaluate("() => { window.__settledSince = null; }")  # quiet counted from now on
+    page.wait_for_function(
+        """quiet => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            const state = app ? app.getAttribute('data-test-script-state') : 'initial';
+            const running = document.querySelector('[data-testid="stStatusWidget"]');
+            const busy = !app || state === 'running' || state === 'initial'
+                || (running && /Running|Connecting/i.test(running.textContent || ''));
+            const now = performance.now();
+            if (busy) { window.__settledSince = null; return false; }
+            if (window.__settledSince == null) window.__settledSince = now;
+            return now - window.__settledSince >= quiet;
+        }""",
+        arg=quiet_ms, polling=100, timeout=timeout,
+    )
+
+
+def choose_file(page, key: str, paths) -> None:
+    """Choose a file (or files) in the uploader with the given widget key, as a person does:
+    once the page has settled. Streamlit's uploader can drop a file chosen while a run is
+    still going (seen under load in CI)."""
+    wait_for_page_to_settle(page)
+    files = [str(p) for p in paths] if isinstance(paths, (list, tuple)) else str(paths)
+    page.locator(f".st-key-{key} input[type=file]").set_input_files(files)
+    wait_for_app_run(page)
+
+
 def shot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -14,7 +14,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from tests.e2e.conftest import APP_TIMEOUT_MS, shot, wait_for_app_run
+from tests.e2e.conftest import APP_TIMEOUT_MS, choose_file, shot, wait_for_app_run
 
 pytestmark = pytest.mark.browser
 
@@ -54,10 +54,8 @@ def test_batch_page_restores_three_pairs_into_a_zip(batch_page, tmp_path, textur
     assert [t.strip() for t in nav.all_inner_texts()] == ["Restore", "Batch"]
     shot(page, "batch_01_empty")
     originals, retouched = write_pairs(tmp_path, textured_face)
-    page.locator(".st-key-batch_originals input[type=file]").set_input_files([str(p) for p in originals])
-    wait_for_app_run(page)
-    page.locator(".st-key-batch_retouched input[type=file]").set_input_files([str(p) for p in retouched])
-    wait_for_app_run(page)
+    choose_file(page, "batch_originals", originals)
+    choose_file(page, "batch_retouched", retouched)
     page.get_by_text("3 pairs").first.wait_for()
     shot(page, "batch_02_uploaded")
 
@@ -104,8 +102,7 @@ def test_batch_page_refuses_a_zip_bomb_without_unpacking_it(batch_page, tmp_path
     bomb.write_bytes(zero_bomb(200))
     page = batch_page
     page.get_by_role("heading", name="Batch").wait_for()
-    page.locator(".st-key-batch_originals input[type=file]").set_input_files(str(bomb))
-    wait_for_app_run(page)
+    choose_file(page, "batch_originals", bomb)
     warning = page.get_by_text("refused as a possible zip bomb")
     warning.first.wait_for()
     text = warning.first.inner_text()

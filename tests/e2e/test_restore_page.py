@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import RESTORED_CROP, shot, wait_for_app_run
+from tests.e2e.conftest import (RESTORED_CROP, choose_file, shot, wait_for_app_run,
+                                 wait_for_page_to_settle)
 
 pytestmark = pytest.mark.browser
 
@@ -108,14 +109,11 @@ def write_pair(tmp_path, bits=16, side=768):
 
 
 def upload_pair(page, original, ai, expect_results=True):
-    page.locator(".st-key-up_original input[type=file]").set_input_files(str(original))
-    wait_for_app_run(page)
+    choose_file(page, "up_original", original)
     if expect_results:
-        # The second file once the page asks for it, as a person does: Streamlit's uploader
-        # can drop a file chosen while the first one's run is still going (seen under load).
+        # The second file once the page asks for it, as a person does.
         page.get_by_text("Now upload the AI-retouched version too").wait_for()
-    page.locator(".st-key-up_ai input[type=file]").set_input_files(str(ai))
-    wait_for_app_run(page)
+    choose_file(page, "up_ai", ai)
     if expect_results:
         page.wait_for_selector(RESTORED)
         page.wait_for_function(
@@ -249,8 +247,7 @@ def test_text_file_upload_shows_message_not_traceback(page, tmp_path):
     # A plain .txt is refused by the uploader itself, with its own message.
     txt = tmp_path / "notes.txt"
     txt.write_text("hello")
-    page.locator(".st-key-up_original input[type=file]").set_input_files(str(txt))
-    wait_for_app_run(page)
+    choose_file(page, "up_original", txt)
     shot(page, "08_txt_upload")
     assert_no_exception(page)
     assert page.get_by_text(re.compile("not allowed|not supported", re.I)).count() >= 1
@@ -318,8 +315,7 @@ def test_file_names_are_shown_as_plain_text(page, tmp_path):
     # The same in an error message about a file.
     bad = tmp_path / "![px](http:example.com?bad) notes.png"
     bad.write_text("not a photo")
-    page.locator(".st-key-up_original input[type=file]").set_input_files(str(bad))
-    wait_for_app_run(page)
+    choose_file(page, "up_original", bad)
     alert = page.locator('[data-testid="stAlertContentError"]').first
     alert.wait_for()
     assert bad.name in alert.inner_text() and alert.locator("img, a").count() == 0
@@ -458,9 +454,9 @@ def test_a_24_mp_upload_shows_its_stages_before_the_results(page, tmp_path):
         };
         new MutationObserver(note).observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
-    page.locator(".st-key-up_original input[type=file]").set_input_files(str(original))
-    wait_for_app_run(page)
+    choose_file(page, "up_original", original)
     page.get_by_text("Now upload the AI-retouched version too").wait_for()
+    wait_for_page_to_settle(page)
     page.locator(".st-key-up_ai input[type=file]").set_input_files(str(ai))
     page.get_by_text(re.compile(r"Ready: \d+ faces? found")).wait_for(timeout=300_000)
     wait_for_app_run(page)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import APP_TIMEOUT_MS, shot, wait_for_app_run
+from tests.e2e.conftest import APP_TIMEOUT_MS, shot, wait_for_app_run, wait_for_page_to_settle
 
 pytestmark = pytest.mark.browser
 
@@ -77,7 +77,7 @@ def test_five_sessions_each_download_their_own_result(browser, app_url, tmp_path
         # chosen before it ends can be dropped by Streamlit's uploader, so wait as a
         # person would for the page to settle.
         for page in pages:
-            wait_for_app_run(page)
+            wait_for_page_to_settle(page)
         # Each step goes to every session before any is waited for.
         for page, (original, _) in zip(pages, pairs):
             page.locator(".st-key-up_original input[type=file]").set_input_files(str(original))
@@ -85,6 +85,7 @@ def test_five_sessions_each_download_their_own_result(browser, app_url, tmp_path
         # while the first one's run is still going can be dropped by Streamlit's uploader).
         for page in pages:
             page.get_by_text("Now upload the AI-retouched version too").wait_for()
+            wait_for_page_to_settle(page)
         for page, (_, ai) in zip(pages, pairs):
             page.locator(".st-key-up_ai input[type=file]").set_input_files(str(ai))
         for k, page in enumerate(pages):
