@@ -60,7 +60,7 @@ _DISTANCES = (0.8, 1.1, 1.5, 2.0, 2.8)
 #: spots that found no source there.
 _NEAR = 1.5
 #: A source must look like the skin around the spot: band energy within a
-#: factor of e, with colour and peaks counted in (see :func:`_pick_source`).
+#: factor of e, with colour and peaks counted in (see :func:`_pick_sources`).
 _MAX_MISMATCH = 1.0
 
 
@@ -354,7 +354,7 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
     protection = [_protection(spots, box) for box in boxes]
     rings = [_Ring.around(box, p, original.shape) for box, p in zip(boxes, protection)]
     colours = [ring.colour(original) for ring in rings]
-    picks = [_pick_source(box, e, c, scene, near) for box, e, c in zip(boxes, around, colours)]
+    picks = _pick_sources(boxes, around, colours, scene, near)
     offsets = [offset for offset, _ in picks]
     # Farther only where no nearer skin was free (off the mask, or other spots):
     # skin nearby that was free but unlike the spot's surroundings says the
@@ -362,8 +362,10 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
     blocked = [i for i, (offset, free) in enumerate(picks) if offset is None and not free and around[i] > 0]
     if blocked:
         scene.measure([boxes[i] for i in blocked], [int(np.ceil((_DISTANCES[-1] + 1) * sides[i])) for i in blocked])
-        for i in blocked:
-            offsets[i] = _pick_source(boxes[i], around[i], colours[i], scene, _DISTANCES)[0]
+        again = _pick_sources([boxes[i] for i in blocked], [around[i] for i in blocked],
+                              [colours[i] for i in blocked], scene, _DISTANCES)
+        for i, (offset, _) in zip(blocked, again):
+            offsets[i] = offset
     # The spots' patches on the band threads (a few ms each, mostly in OpenCV;
     # the search above is small numpy steps, which threads would only slow).
     return map_items(lambda i: _heal_one(original, ai, boxes[i], protection[i], rings[i], offsets[i], around[i], f,
@@ -473,27 +475,30 @@ def _heal_one(original, ai, box, p, ring: _Ring, offset, around: float, f: int, 
     return HealPatch(box, pixels, q > 0, texture, offset)
 
 
-def _pick_source(box, around: float, colour, scene: _SkinAround, distances=_DISTANCES):
-    """The offset whose patch is clean skin most like the spot's surroundings (or
-    None), and whether any candidate was free clean skin at all.
+def _pick_sources(boxes, around, colours, scene: _SkinAround, distances=_DISTANCES) -> list:
+    """For each spot, the offset whose patch is clean skin most like the spot's
+    surroundings (or None), and whether any candidate was free clean skin at all.
 
-    Candidates lie around the spot at ``distances`` (multiples of its box's
-    larger side), in 16 directions; a patch must touch no
-    spot and lie on the mask. At the nearest distance that has any, the one
-    most like the skin around the spot wins: band energy (log ratio), its
-    peakiness (fourth moment over the squared energy, 3 for Gaussian texture:
-    an edge of a brow, a lip or a nostril is not skin texture) and mean colour
-    (in the texture's standard deviations, over eight) add up to its mismatch.
+    Candidates lie around each spot at ``distances`` (multiples of its box's
+    larger side), in 16 directions; a patch must touch no spot and lie on the
+    mask. At the nearest distance that has any, the one most like the skin
+    around the spot (``around``: its band energy; ``colours``: its mean colour)
+    wins: band energy (log ratio), its peakiness (fourth moment over the
+    squared energy, 3 for Gaussian texture: an edge of a brow, a lip or a
+    nostril is not skin texture) and mean colour (in the texture's standard
+    deviations, over eight) add up to its mismatch. Every spot's candidates
+    are looked up at once: a few lookups for all, not a few per spot.
     """
-    y0, y1, x0, x1 = box
+    if not boxes:
+        return []
     hr, wr = scene.shape
     f, (oy, ox) = scene.f, scene.origin
-    side = max(y1 - y0, x1 - x0)
-    if around <= 0:
-        return None, False
-    std = np.sqrt(around)
-    # Every candidate at once: rows are distances, columns directions.
-    dist = np.asarray(distances)[:, None] * side
+    # Axes: spots, distances, directions.
+    y0, y1, x0, x1 = (np.array([b[i] for b in boxes])[:, None, None] for i in range(4))
+    side = np.maximum(y1 - y0, x1 - x0)
+    level = np.asarray(around, np.float64)[:, None, None]
+    has_skin = level > 0
+    dist = np.asarray(distances)[None, :, None] * side
     dy = np.round(dist * np.sin(_ANGLES)).astype(int)
     dx = np.round(dist * np.cos(_ANGLES)).astype(int)
     inside = (y0 + dy >= oy) & (x0 + dx >= ox) & (y1 + dy <= oy + hr * f) & (x1 + dx <= ox + wr * f)
@@ -501,17 +506,23 @@ def _pick_source(box, around: float, colour, scene: _SkinAround, distances=_DIST
     c0, c1 = np.clip((x0 + dx - ox) // f, 0, wr), np.clip(-(-(x1 + dx - ox) // f), 0, wr)
     cells = (r0, r1, c0, c1)
     energy = scene.means("energy", *cells)
-    ok = inside & (scene.means("taken", *cells) <= 0) & (scene.means("off_skin", *cells) <= 0) & (energy > 0)
-    if not ok.any():
-        return None, False
+    ok = (inside & (scene.means("taken", *cells) <= 0) & (scene.means("off_skin", *cells) <= 0)
+          & (energy > 0) & has_skin)
     energy = np.where(ok, energy, 1.0)
+    level = np.where(has_skin, level, 1.0)  # a spot with no skin around it has no candidates
     with np.errstate(divide="ignore", invalid="ignore"):
-        score = np.abs(np.log(energy / around))
+        score = np.abs(np.log(energy / level))
         score += np.maximum(0.0, np.log(np.maximum(scene.means("fourth", *cells), 1e-30) / energy ** 2 / 4.5))
-    score += np.linalg.norm(np.atleast_3d(scene.means("colour", *cells)) - np.ravel(colour), axis=-1) / (8.0 * std)
+    colour = np.stack([np.ravel(c) for c in colours])[:, None, None, :]
+    score += np.linalg.norm(scene.means("colour", *cells) - colour, axis=-1) / (8.0 * np.sqrt(level))
     score = np.where(ok & (score <= _MAX_MISMATCH), score, np.inf)
-    for row in range(len(distances)):
-        best = int(np.argmin(score[row]))
-        if np.isfinite(score[row, best]):
-            return (int(dy[row, best]), int(dx[row, best])), True
-    return None, True
+    picks = []
+    for i in range(len(boxes)):
+        pick = None
+        for row in range(len(distances)):
+            best = int(np.argmin(score[i, row]))
+            if np.isfinite(score[i, row, best]):
+                pick = (int(dy[i, row, best]), int(dx[i, row, best]))
+                break
+        picks.append((pick, bool(ok[i].any())))
+    return picks

@@ -158,8 +158,8 @@ def spectrum_window(mask: np.ndarray | None, shape, side: int = SPECTRUM_SIDE, b
     y0, y1, x0, x1 = box
     cell = max(1, side // WINDOW_CELLS)
     gh, gw = (y1 - y0) // cell, (x1 - x0) // cell
-    if gh <= WINDOW_CELLS and gw <= WINDOW_CELLS:
-        return centre  # the window covers the whole skin whatever its place
+    if (gh <= WINDOW_CELLS and gw <= WINDOW_CELLS) or min(gh, gw) == 0:
+        return centre  # the window covers the whole skin whatever its place (or a strip of it)
     counts = cv2.integral((_cell_samples(mask, box, cell) > 0.5).astype(np.uint8))
     wh, ww = min(WINDOW_CELLS, gh), min(WINDOW_CELLS, gw)
     sums = counts[wh:, ww:] - counts[:-wh, ww:] - counts[wh:, :-ww] + counts[:-wh, :-ww]

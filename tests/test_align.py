@@ -351,3 +351,16 @@ def test_same_pixels_compared_to_the_last_row(original):
     assert _same_pixels(img, other) and _same_pixels(img, img)
     other[-1, 5, 1] ^= 1  # a difference the subsampled test does not see
     assert not _same_pixels(img, other)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7, 2), (33, 51, 2)])
+def test_vector_lengths_are_numpys_norms_bit_for_bit(dtype, shape):
+    """The flows' lengths (and squared lengths) equal numpy's norm and sum over the last axis exactly."""
+    from processing.align.geometry import squared_length, vector_length
+
+    v = (np.random.default_rng(2).standard_normal(shape) * 7).astype(dtype)
+    length = vector_length(v)
+    assert length.dtype == dtype and length.shape == shape[:-1]
+    assert np.array_equal(length, np.linalg.norm(v, axis=-1))
+    assert np.array_equal(squared_length(v), (v * v).sum(axis=-1))

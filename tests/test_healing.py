@@ -144,3 +144,45 @@ def test_the_source_search_sums_only_the_measured_cells_and_counts_the_rest_off_
             expected = values[r0:r1, c0:c1].astype(np.float64).sum(axis=(0, 1)) / max(1, (r1 - r0) * (c1 - c0))
             np.testing.assert_allclose(scene.means(name, np.array(r0), np.array(r1), np.array(c0), np.array(c1)),
                                        expected, rtol=1e-9, atol=1e-12)
+
+
+def test_every_spots_source_is_picked_as_if_it_were_searched_alone():
+    """The sources of several spots looked up at once are each spot's own pick,
+    and the picked patch is free clean skin (no spot in it, on the mask,
+    computed here from the scene's cell arrays)."""
+    from processing.blemish import BlemishSpots
+    from processing.healing import _NEAR, _DISTANCES, _SkinAround, _pick_sources
+
+    rng = np.random.default_rng(8)
+    f = 2
+    image = np.clip(150 + cv2.GaussianBlur(rng.standard_normal((320, 400, 3)).astype(np.float32), (0, 0), 1.0)
+                    * 30, 0, 255).astype(np.uint8)
+    soft = np.zeros((160, 200), np.float32)
+    boxes = [(60, 72, 80, 92), (150, 160, 250, 262), (240, 250, 40, 50), (20, 30, 360, 372)]
+    for y0, y1, x0, x1 in boxes:
+        soft[y0 // f:y1 // f, x0 // f:x1 // f] = 1.0
+    # The skin: all but a band on the right (some candidates fall off it).
+    def skin(y0, y1, x0, x1):
+        w = np.ones((y1 - y0, x1 - x0), np.float32)
+        w[:, max(0, 330 - x0):] = 0.0
+        return w
+
+    spots = BlemishSpots(soft, f, (0, 0), image.shape[:2])
+    scene = _SkinAround(image, spots, skin, 3.0, 1.5)
+    scene.measure(boxes, [int(np.ceil((_DISTANCES[-1] + 1) * 12))] * len(boxes))
+    around = [1.3 * float(np.median(scene.energy[scene.measured])), 0.0,
+              float(np.median(scene.energy[scene.measured])), 0.8 * float(np.median(scene.energy[scene.measured]))]
+    colours = [np.float32(c) for c in ([0.58, 0.59, 0.6], [0.5, 0.6, 0.7], [0.62, 0.58, 0.55], [0.52, 0.6, 0.56])]
+    for distances in ([d for d in _DISTANCES if d <= _NEAR], _DISTANCES):
+        together = _pick_sources(boxes, around, colours, scene, distances)
+        alone = [_pick_sources([b], [e], [c], scene, distances)[0] for b, e, c in zip(boxes, around, colours)]
+        assert together == alone
+        assert together[1] == (None, False)  # no skin energy around it: nothing to match
+        for (y0, y1, x0, x1), (offset, _) in zip(boxes, together):
+            if offset is None:
+                continue
+            dy, dx = offset
+            cells = (slice((y0 + dy) // f, -(-(y1 + dy) // f)), slice((x0 + dx) // f, -(-(x1 + dx) // f)))
+            assert not scene.taken[cells].any() and (scene.mask[cells] >= 0.5).all()
+    # Some spots found a source, so the assertions above looked at patches.
+    assert sum(offset is not None for offset, _ in together) >= 2

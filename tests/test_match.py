@@ -283,6 +283,10 @@ def test_spectrum_window_on_a_group_photo_holds_a_face():
     assert (group[win] > 0.5).sum() == (blob > 0.5).sum()
     # A weight kept as factors is sampled row by row: the same window.
     assert spectrum_window(BandWeight(group.shape, group), group.shape, side) == win
+    # A strip of skin thinner than a cell: the central window.
+    strip = np.zeros((400, 3000), np.float32)
+    strip[200:220, 100:2900] = 1.0
+    assert spectrum_window(strip, strip.shape, side) == _central_window(strip, strip.shape, side)
     # One face, wider than the window: the central window as before.
     wide = cv2.resize(blob, (1200, 1200), interpolation=cv2.INTER_NEAREST)
     assert spectrum_window(wide, wide.shape, side) == _central_window(wide, wide.shape, side)

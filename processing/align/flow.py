@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from processing.align.features import ReducedPair, standardize, standardized_to_uint8
-from processing.align.geometry import apply_affine, fit_similarity, linear_scale, resize_matrix, warp_linear
+from processing.align.geometry import (apply_affine, fit_similarity, linear_scale, resize_matrix, vector_length,
+                                       warp_linear)
 from processing.filters import gaussian_blur, gradient
 
 __all__ = [
@@ -159,7 +160,7 @@ def _robust_similarity(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, float]
     keep = np.ones(len(p), bool)
     for _ in range(4):
         fit = fit_similarity(p[keep], q[keep])
-        err = np.linalg.norm(q - apply_affine(fit, p), axis=1)
+        err = vector_length(q - apply_affine(fit, p))
         keep = err < max(0.3, 3.0 * np.median(err[keep]))
     return fit_similarity(p[keep], q[keep]), float(keep.mean())
 
@@ -233,4 +234,4 @@ def similarity_explains(ff: FlowFit) -> bool:
 def mean_residual(left: np.ndarray, textured: np.ndarray, px: float) -> float:
     """Mean length of the unexplained flow ``left`` on textured pixels, in
     units of ``px`` (full-resolution px per reduced px)."""
-    return float(np.mean(np.linalg.norm(left[textured], axis=1))) * px if textured.any() else 0.0
+    return float(np.mean(vector_length(left[textured]))) * px if textured.any() else 0.0

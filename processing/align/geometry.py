@@ -196,3 +196,18 @@ def sample_padded(padded: np.ndarray, pts: np.ndarray) -> np.ndarray:
     p = padded.astype(np.float64)
     return ((1 - fy) * ((1 - fx) * p[y0, x0] + fx * p[y0, x0 + 1])
             + fy * ((1 - fx) * p[y0 + 1, x0] + fx * p[y0 + 1, x0 + 1]))
+
+
+def squared_length(v: np.ndarray) -> np.ndarray:
+    """``x^2 + y^2`` of each 2-vector on the last axis, in ``v``'s precision.
+
+    What ``(v * v).sum(axis=-1)`` gives, bit for bit: numpy's reduction over
+    an axis of two is about ten times slower than the two slices added.
+    """
+    sq = v * v
+    return sq[..., 0] + sq[..., 1]
+
+
+def vector_length(v: np.ndarray) -> np.ndarray:
+    """Length of each 2-vector on the last axis: ``np.linalg.norm(v, axis=-1)``, bit for bit, faster."""
+    return np.sqrt(squared_length(v))

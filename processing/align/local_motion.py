@@ -41,6 +41,7 @@ import cv2
 import numpy as np
 
 from processing.align.features import standardize, standardized_to_uint8
+from processing.align.geometry import vector_length
 from processing.align.smooth_field import NODES_PER_SIDE, fit_smooth_field
 from processing.filters import gaussian_blur, gradient
 from processing.row_bands import on_own_thread
@@ -186,7 +187,7 @@ def consistent_flow(a: np.ndarray, b: np.ndarray, finest: int = 0) -> tuple[np.n
     fwd = _dis(a, b, finest)
     bwd = backward.result()
     back = sample_at(bwd, pixel_grid(a.shape) + fwd)
-    return fwd, (np.linalg.norm(fwd + back, axis=2) < FB_MAX_PX).astype(np.float32)
+    return fwd, (vector_length(fwd + back) < FB_MAX_PX).astype(np.float32)
 
 
 def tensor_average(flow: np.ndarray, image: np.ndarray, weight: np.ndarray, sigma: float,
@@ -268,7 +269,7 @@ def moved_seeds(a: np.ndarray, b: np.ndarray, min_px: float, sigma: float,
     """
     flow, consistent = measured if measured is not None else consistent_flow(a, b, finest=1)
     motion = tensor_average(flow, a, consistent * _strong_in_both(a, b), sigma, 0.02)
-    size = np.linalg.norm(motion, axis=2)
+    size = vector_length(motion)
     candidate = size > np.maximum(max(min_px, SEED_MIN_PX), SEED_BLUR_SHARE * blur)
     if not candidate.any():
         return motion, candidate

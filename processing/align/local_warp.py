@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from processing.align.features import ReducedPair
-from processing.align.geometry import linear_scale, resize_matrix
+from processing.align.geometry import linear_scale, resize_matrix, squared_length, vector_length
 from processing.align.local_motion import consistent_flow, look_alike, motion_field, moved_seeds
 from processing.dtypes import to_float
 from processing.filters import gaussian_blur, luminance
@@ -407,7 +407,7 @@ def _support(motion: np.ndarray, seeds: np.ndarray, low_px: float, feather: floa
     conservative motion is at least ``low_px``; the feather keeps it at 1
     inside and lets it fall to 0 just outside.
     """
-    grown = (np.linalg.norm(motion, axis=2) >= low_px).astype(np.uint8)
+    grown = (vector_length(motion) >= low_px).astype(np.uint8)
     n, labels = cv2.connectedComponents(grown, connectivity=8)
     keep = np.zeros(n, bool)
     keep[np.unique(labels[seeds & (grown > 0)])] = True
@@ -432,7 +432,7 @@ def _region_field(window: Window, original, ai, ai_to_orig, support_px: float) -
     d = motion_field(a, b, measured=measured)
     # The region grows from the seeds over the measured field, not the
     # conservative one: flat skin between moved features moves too.
-    largest = float(np.sqrt((d * d).sum(axis=2).max()))
+    largest = float(np.sqrt(squared_length(d).max()))
     support = _support(d, seeds, min(support_px * window.k, 0.5 * largest), FEATHER_SIGMAS * sigma)
     d *= (support * covered)[..., None]
     # Window px -> original full-resolution px (the global map's linear part).
@@ -503,7 +503,7 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
     d = warp.on_box(box)
     moving = ~_small(d)
     scale = 1.0 / linear_scale(ai_to_orig)  # AI px per original px
-    warp.max_px = float(np.sqrt((d * d).sum(axis=2).max())) * scale
+    warp.max_px = float(np.sqrt(squared_length(d).max())) * scale
     warp.moved_fraction = float(np.count_nonzero(moving)) / (h * w)
     warp.faces = [i + 1 for i, f in enumerate(faces) if _touches(f.bbox, box, moving)]
     return warp
