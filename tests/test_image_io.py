@@ -210,3 +210,23 @@ def test_png_exif_found_by_chunk_headers_equals_pillows(tmp_path, after_pixels):
     path = tmp_path / "rotated.png"
     path.write_bytes(data)
     assert read_image(path).pixels.shape[:2] == (20, 12)  # turned upright by orientation 6
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_coloured_mask_counts_its_largest_channel(tmp_path, dtype):
+    """A mask painted in colour reads as each pixel's largest channel (numpy's max over channels)."""
+    import cv2
+
+    from processing.image_io import read_mask
+
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, np.iinfo(dtype).max + 1, (40, 50, 3), dtype=dtype)
+    for c in range(3):  # one channel painted alone in each of three squares
+        pixels[5:10, 5 + 10 * c:10 + 10 * c] = 0
+        pixels[5:10, 5 + 10 * c:10 + 10 * c, c] = 200
+    path = tmp_path / "mask.png"
+    cv2.imwrite(str(path), pixels)
+    mask = read_mask(path, (40, 50, 3))
+    assert mask.dtype == dtype and mask.flags.c_contiguous
+    np.testing.assert_array_equal(mask, pixels.max(axis=2))  # the channel order does not matter
+    assert all((mask[5:10, 5 + 10 * c:10 + 10 * c] == 200).all() for c in range(3))
