@@ -17,7 +17,7 @@ __all__ = [
     "MAX_ROTATION_DEG", "SCALE_RANGE",
     "resize_matrix", "apply_affine", "linear_scale", "similarity_params", "fit_similarity",
     "max_move", "check_geometry", "warp_linear",
-    "pad_linear", "upsample_padded", "sample_padded",
+    "pad_linear", "upsample_padded", "sample_padded", "squared_length", "vector_length",
 ]
 
 # Geometry a retouching tool plausibly applies (generous margins for refusal).
