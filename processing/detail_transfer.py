@@ -17,7 +17,7 @@ import numpy as np
 
 from processing.blend import apply_masked, linear_light
 from processing.boxes import grow_box
-from processing.filters import ENLARGE_PIECE, REC709, LowPassRows, gaussian_blur, luminance_of
+from processing.filters import ENLARGE_PIECE, REC709, LowPassRows, gaussian_blur, largest_channel, luminance_of
 from processing.luminosity import luminosity_weight
 from processing.row_bands import band_height, inner, map_items, run_kernel, weight_box, weight_rows
 
@@ -184,8 +184,7 @@ def _clip_keeping_luminance(t: np.ndarray) -> np.ndarray:
     lost = over @ REC709[:, None]  # luminance lost above white
     room = (kept < 255).astype(np.float32)
     share = room @ REC709[:, None]
-    largest = np.maximum(np.maximum(over[:, 0], over[:, 1]), over[:, 2])[:, None]  # numpy's max(axis=1) is slow
-    move = np.minimum(lost / np.maximum(share, 1e-3), largest)
+    move = np.minimum(lost / np.maximum(share, 1e-3), largest_channel(over)[:, None])
     moved = kept + room * np.where(lost >= 0.5, move, 0.0)
     clipped.reshape(h * w, 3)[pixels] = np.clip(moved + 0.5, 0, 255).astype(np.uint8)
     return clipped

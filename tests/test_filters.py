@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from processing.filters import gradient, low_pass, luminance_of
+from processing.filters import gradient, largest_channel, low_pass, luminance_of
 
 
 @pytest.mark.parametrize("dtype, white", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0)])
@@ -47,3 +47,12 @@ def test_gradient_is_numpys_bit_for_bit(shape):
     ry, rx = np.gradient(x)
     assert gy.dtype == gx.dtype == np.float32
     assert np.array_equal(gy, ry) and np.array_equal(gx, rx)
+
+
+@pytest.mark.parametrize("shape, dtype", [((40, 3), np.float32), ((30, 20, 3), np.uint8),
+                                          ((30, 20, 4), np.uint16), ((9, 7, 2), np.int16)])
+def test_largest_channel_is_numpys_max_over_channels(shape, dtype):
+    x = (np.random.default_rng(6).random(shape) * 400 - 100).astype(dtype)
+    out = largest_channel(x)
+    assert out.dtype == x.dtype and out.flags.c_contiguous
+    assert np.array_equal(out, x.max(axis=-1))
