@@ -232,9 +232,12 @@ class _SkinAround:
             # The blurs' halo, within the grid (as if the whole width were measured).
             e0, e1 = max(ox, b0 - halo), min(ox + wr * f, b1 + halo)
             lum = luminance_of(original[max(0, a0 - halo):min(h, a1 + halo), e0:e1])
-            # The scene only compares patches: close blurs do (reduced copies for wide ones).
+            # The scene only compares patches and sets their level: close blurs
+            # do (reduced copies from 3 px; the mean's is within a per cent of
+            # the band's energy, and was 40 % of the measure's time exact).
             band = lum - low_pass(lum, self.swap_radius)
-            band = (band - low_pass(band, self.mean_sigma))[a0 - max(0, a0 - halo):][:a1 - a0, b0 - e0:b1 - e0]
+            band = (band - low_pass(band, self.mean_sigma, exact_below=3.0, cell=2.0)
+                    )[a0 - max(0, a0 - halo):][:a1 - a0, b0 - e0:b1 - e0]
             sq = band * band
             size = (g1 - g0, (r1 - r0) // f)
             rows, span = slice(r0 // f, r1 // f), slice(g0, g1)

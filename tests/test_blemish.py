@@ -72,3 +72,53 @@ def test_components_looked_up_at_the_labelled_cells_are_the_whole_grids_lookup()
         table = rng.random(n) < 0.5
         table[0] = False
         assert np.array_equal(blemish._labelled(table, labels, where), table[labels])
+
+
+def _with_removed_spots(original, ai, mask, centres, radius=9):
+    """``original`` with dark, reddish discs painted at ``centres`` (x, y), which
+    ``ai`` (the AI image) does not have: blemishes the AI removed."""
+    disc = np.zeros(mask.shape, np.uint8)
+    for centre in centres:
+        cv2.circle(disc, centre, radius, 1, -1)
+    painted = original.astype(np.int16) - disc[..., None] * np.int16([20, 35, 32])
+    return np.clip(painted, 0, 255).astype(np.uint8)
+
+
+def test_a_megapixel_grid_finds_the_same_spots_with_the_shortcuts(monkeypatch):
+    """Grids of half a megapixel and more take the search's shortcuts (the local
+    spread on a reduced copy): on a grid of about 0.9 M cells they find the
+    removed spots the exact search finds, and nothing else."""
+    original, ai, mask = _smoothed_skin(size=(1100, 900), seed=5)
+    centres = [(430, 330), (620, 380), (520, 560), (700, 600)]
+    spotted = _with_removed_spots(original, ai, mask, centres)
+    change = blemish.tone_change(spotted, ai, mask)
+    assert blemish.EXACT_SPREAD_CELLS < change.diff.size <= 1 << 20
+    found = blemish.search_blemishes(spotted, ai, mask, 0.5, change=change)
+    monkeypatch.setattr(blemish, "EXACT_SPREAD_CELLS", 1 << 30)
+    exact = blemish.search_blemishes(spotted, ai, mask, 0.5, change=change)
+    assert _spots(found) == _spots(exact) == len(centres)
+    overlap = (found.spots & exact.spots).sum() / (found.spots | exact.spots).sum()
+    assert overlap > 0.8
+
+
+def test_protection_made_around_the_spots_equals_the_whole_grids():
+    """The protection is made in a window around the spots; it equals the
+    whole grid's dilation, blur and ramp (within float rounding), spots near
+    the grid's edges and far apart included."""
+    from processing.filters import gaussian_blur
+    from processing.luminosity import smoothstep
+
+    rng = np.random.default_rng(8)
+    for trial in range(12):
+        h, w = (int(v) for v in rng.integers(30, 300, 2))
+        spots = np.zeros((h, w), bool)
+        for _ in range(int(rng.integers(0, 4))):
+            y, x, r = int(rng.integers(0, h)), int(rng.integers(0, w)), int(rng.integers(0, 5))
+            spots[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1] = True
+        f, margin = int(rng.integers(1, 4)), float(rng.uniform(0.5, 30.0))
+        got = blemish.SpotSearch(spots, f, (0, 0), (h * f, w * f)).protection(margin).soft
+        grow = max(1, int(round(margin / f)))
+        grown = cv2.dilate(spots.astype(np.float32), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1,) * 2))
+        whole = np.maximum(smoothstep(0.0, 0.5, gaussian_blur(grown, max(grow / 2.0, 0.5))), grown)
+        np.testing.assert_allclose(got, whole, rtol=0, atol=1e-6)
+        assert (got > 0).sum() == (whole > 0).sum()
