@@ -147,7 +147,8 @@ def _high_band(image: np.ndarray, y0: int, y1: int, x0: int, x1: int, radius: fl
     pad = halo_for(radius)
     a0, a1, b0, b1 = max(0, y0 - pad), min(h, y1 + pad), max(0, x0 - pad), min(w, x1 + pad)
     x = to_float(image[a0:a1, b0:b1])
-    return (x - gaussian_blur(x, radius))[y0 - a0:y1 - a0, x0 - b0:x1 - b0]
+    # A wide swap's low band on a reduced copy, as the skin around is measured.
+    return (x - low_pass(x, radius))[y0 - a0:y1 - a0, x0 - b0:x1 - b0]
 
 
 def _texture_band(image: np.ndarray, y0: int, y1: int, x0: int, x1: int, radius: float,
@@ -326,7 +327,7 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
     h, w = spots.shape
     f = spots.f
     oy, ox = spots.origin
-    n, _, stats, _ = cv2.connectedComponentsWithStats((spots.soft > HEAL_LEVEL).astype(np.uint8))
+    n, stats = _spot_components(spots.soft > HEAL_LEVEL)
     boxes = []
     # The largest spots first, at most MAX_HEALED of them: a frame-wide mask on a
     # large file can turn up hundreds of faint ones, and each costs a few ms.
@@ -373,6 +374,21 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
     # the search above is small numpy steps, which threads would only slow).
     return map_items(lambda i: _heal_one(original, ai, boxes[i], protection[i], rings[i], offsets[i], around[i], f,
                                          swap_radius, mean_sigma), range(len(boxes)))
+
+
+def _spot_components(covered: np.ndarray) -> tuple[int, np.ndarray]:
+    """How many components ``covered`` (bool) has, counting the background, and
+    their ``cv2.connectedComponentsWithStats`` stats in its frame; labelled in
+    the box of its set cells only (a few spots cover little of a large grid,
+    and stats over every cell cost more than the labels)."""
+    found = cv2.findNonZero(covered.view(np.uint8))
+    if found is None:
+        return 1, np.zeros((1, 5), np.int32)
+    x, y, w, h = cv2.boundingRect(found)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(covered[y:y + h, x:x + w], dtype=np.uint8))
+    stats[1:, cv2.CC_STAT_LEFT] += x
+    stats[1:, cv2.CC_STAT_TOP] += y
+    return n, stats
 
 
 def _around_reach(swap_radius: float) -> int:
