@@ -59,3 +59,28 @@ def test_one_channel_over_white_is_found_whichever_it_is(channel):
     # handed on: brighter than the plain clip, the other pixels as they were
     assert out[1, 2] @ REC709 > np.clip(t[1, 2], 0, 255) @ REC709 + 2
     assert (out == 200).sum() == out.size - 3
+
+
+@pytest.mark.parametrize("keep_luminance, channels", [(True, 3), (False, 3), (False, 1)])
+def test_the_full_strength_swap_in_one_pass_is_the_general_swap(keep_luminance, channels):
+    """A wide swap at full strength is made as O - G(O - A) in one pass; the
+    general path A + s (O - A - G(O - A)) at a strength a hair below 1 gives
+    the same pixels within a level, over white (kept luminance) included."""
+    import cv2
+
+    from processing.detail_transfer import add_detail
+
+    rng = np.random.default_rng(channels + keep_luminance)
+    shape = (300, 340) + ((channels,) if channels > 1 else ())
+    original = np.clip(200 + rng.normal(0, 25, shape), 0, 255).astype(np.uint8)
+    ai = cv2.GaussianBlur(original, (0, 0), 3.0)
+    ai = np.clip(ai.astype(np.int16) + 30, 0, 255).astype(np.uint8)  # brightened: some pixels go past white
+    mask = np.zeros(shape[:2], np.float32)
+    mask[40:260, 50:300] = 1.0
+    mask = cv2.GaussianBlur(mask, (0, 0), 8.0)
+    one_pass = add_detail(original, ai, mask, 8.0, 1.0, True, exact=False, keep_luminance=keep_luminance)
+    general = add_detail(original, ai, mask, 8.0, float(np.nextafter(1.0, 0.0)), True, exact=False,
+                         keep_luminance=keep_luminance)
+    difference = np.abs(one_pass.astype(int) - general)
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3
+    assert np.abs(one_pass.astype(int) - ai).mean() > 5  # the swap did put texture back
