@@ -122,3 +122,17 @@ def test_protection_made_around_the_spots_equals_the_whole_grids():
         whole = np.maximum(smoothstep(0.0, 0.5, gaussian_blur(grown, max(grow / 2.0, 0.5))), grown)
         np.testing.assert_allclose(got, whole, rtol=0, atol=1e-6)
         assert (got > 0).sum() == (whole > 0).sum()
+
+
+def test_components_counted_at_their_cells_are_opencvs():
+    """The search's labelling (stats counted at the set cells) gives OpenCV's
+    labels and every component's box and area, on sparse and dense grids."""
+    rng = np.random.default_rng(9)
+    for density in (0.0, 0.003, 0.05, 0.4):
+        where = cv2.dilate((rng.random((310, 270)) < density).astype(np.uint8), np.ones((2, 2), np.uint8))
+        n, labels, stats = blemish._components(where)
+        m, expected_labels, expected, _ = cv2.connectedComponentsWithStats(where)
+        assert n == m
+        assert np.array_equal(labels, expected_labels)
+        np.testing.assert_array_equal(stats[1:], expected[1:])
+        assert stats[0, cv2.CC_STAT_AREA] == expected[0, cv2.CC_STAT_AREA]
