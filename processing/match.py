@@ -13,6 +13,7 @@ the texture range and never where the swap would move the AI's tone (see
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import cv2
@@ -21,10 +22,11 @@ import numpy as np
 from processing.blemish import BlemishSpots, search_blemishes
 from processing.healing import add_texture, heal_patches, healed
 from processing.boxes import grow_box, mask_bbox
-from processing.detail_transfer import add_detail
+from processing.detail_transfer import add_detail, halo_for
 from processing.dtypes import mask_to_float
 from processing.filters import gaussian_blur, low_pass, luminance_of
-from processing.row_bands import BandWeight, copy_in_bands, crop_mask, map_items, on_own_thread, weight_box, weight_rows
+from processing.row_bands import (BandWeight, copy_in_bands, crop_mask, map_items, on_own_thread, skin_regions, weight_box,
+                                  weight_rows)
 from processing.spectrum import LADDER, TextureBands, removed_scale, texture_spectrum
 
 # The spectrum for the automatic cut-off is measured on at most this many pixels
@@ -475,8 +477,14 @@ def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, 
         weight, strength = weight.divided_by(peak), strength * peak
     y0, y1, x0, x1 = plan.box
     source = healed(original[y0:y1, x0:x1], plan.patches)
-    add_detail(source, ai[y0:y1, x0:x1], weight, plan.swap_radius, strength, True,
-               shadows, highlights, exact=False, out=out[y0:y1, x0:x1], keep_luminance=True)
+    a, o = ai[y0:y1, x0:x1], out[y0:y1, x0:x1]
+    # The faces of a group photo one by one: the box around them is mostly
+    # background. Each part with the swap's context, on the wide blur's cells.
+    f = max(1, int(plan.swap_radius // 3))
+    for (c0, c1, d0, d1), inner in skin_regions(weight, a.shape, halo_for(plan.swap_radius) + 2 * f, align=f):
+        part = dataclasses.replace(weight.crop(c0, c1, d0, d1), within=inner)
+        add_detail(source[c0:c1, d0:d1], a[c0:c1, d0:d1], part, plan.swap_radius, strength, True,
+                   shadows, highlights, exact=False, out=o[c0:c1, d0:d1], keep_luminance=True)
     if plan.patches and plan.skin_weight is not None:
         add_texture(out[y0:y1, x0:x1], plan.patches, plan.skin_weight.rows, amount, shadows, highlights)
     return out

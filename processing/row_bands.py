@@ -218,6 +218,89 @@ def weight_box(mask, shape) -> tuple[int, int, int, int] | None:
     return _union(map_bands(band_box, 0, h, step))
 
 
+def skin_regions(weight, shape, margin: int, align: int = 1, cell: int = 32,
+                 most: float = 0.6) -> list[tuple[tuple[int, int, int, int], tuple[int, int, int, int]]]:
+    """Separate parts of a weight (the faces of a group photo), each with its context.
+
+    A group photo's faces are a fifth of the box around them: working box by
+    box skips the rest. Parts are found on cells of ``cell`` px (the mask
+    alone: factors only lower it) and grown by ``margin`` px; parts whose
+    grown boxes meet are one.
+
+    Parameters
+    ----------
+    weight : ndarray, BandWeight or None
+    shape : tuple
+        (H, W) of the frame, px.
+    margin : int, px
+        Context each part needs around it.
+    align : int
+        Each part's box starts on multiples of this (a reduced grid's cells).
+    most : float
+        When the parts' boxes cover more than this share of the single grown
+        box, that one box is returned: fewer, larger boxes cost less.
+
+    Returns
+    -------
+    list of (box, inner)
+        ``box`` (y0, y1, x0, x1) in the frame; ``inner``, within ``box``'s own
+        px, holds every weight above 0 there. One entry (the weight's box
+        grown) unless separate parts save work; empty for a weight of 0.
+    """
+    h, w = shape[:2]
+    box = weight_box(weight, shape)
+    if box is None:
+        return []
+    y0, y1, x0, x1 = box
+
+    def grown(b):
+        a0, a1, c0, c1 = max(0, b[0] - margin), min(h, b[1] + margin), max(0, b[2] - margin), min(w, b[3] + margin)
+        return a0 // align * align, a1, c0 // align * align, c1
+
+    def entry(inner):
+        g = grown(inner)
+        return g, (inner[0] - g[0], inner[1] - g[0], inner[2] - g[2], inner[3] - g[2])
+
+    whole = [entry(box)]
+    if weight is None or (y1 - y0) * (x1 - x0) < 16 * cell * cell:
+        return whole
+    support = dataclasses.replace(weight, factors=(), divisor=1.0, _stats=None) \
+        if isinstance(weight, BandWeight) else weight
+    rows, cols = -(-(y1 - y0) // cell), -(-(x1 - x0) // cell)
+    occupied = np.zeros((rows, cols), np.float32)
+    step = max(1, band_height(x1 - x0) // cell) * cell
+
+    def band(r0: int) -> None:
+        r1 = min(y1, r0 + step)
+        n = -(-(r1 - r0) // cell)
+        padded = np.zeros((n * cell, cols * cell), np.float32)
+        padded[:r1 - r0, :x1 - x0] = weight_rows(support, r0, r1, x0, x1)
+        # A cell's average of a weight >= 0 is above 0 where any of its pixels is.
+        occupied[(r0 - y0) // cell:(r0 - y0) // cell + n] = cv2.resize(padded, (cols, n), interpolation=cv2.INTER_AREA)
+
+    map_bands(band, y0, y1, step)
+    n, _, stats, _ = cv2.connectedComponentsWithStats((occupied > 0).astype(np.uint8))
+    parts = [(max(y0, y0 + t * cell), min(y1, y0 + (t + hh) * cell), max(x0, x0 + l * cell), min(x1, x0 + (l + ww) * cell))
+             for l, t, ww, hh, _ in stats[1:]]
+    merged = True
+    while merged and len(parts) > 1:
+        merged = False
+        for i in range(len(parts)):
+            for j in range(i + 1, len(parts)):
+                a, b = grown(parts[i]), grown(parts[j])
+                if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
+                    p, q = parts[i], parts.pop(j)
+                    parts[i] = (min(p[0], q[0]), max(p[1], q[1]), min(p[2], q[2]), max(p[3], q[3]))
+                    merged = True
+                    break
+            if merged:
+                break
+    entries = [entry(p) for p in parts]
+    g = whole[0][0]
+    area = sum((e[0][1] - e[0][0]) * (e[0][3] - e[0][2]) for e in entries)
+    return whole if len(entries) < 2 or area > most * (g[1] - g[0]) * (g[3] - g[2]) else entries
+
+
 def _union(boxes) -> tuple[int, int, int, int] | None:
     """The box around the bands' boxes (y0, y1, x0, x1), top to bottom; None entries are empty bands."""
     boxes = [b for b in boxes if b is not None]

@@ -306,3 +306,39 @@ def test_the_cut_off_of_a_group_photo_is_read_on_a_face(face):
                         _group_of_two(mask, 1500, fill=0))
     assert "too little skin" not in group[2]
     assert group[0] == pytest.approx(one[0], rel=0.05)
+
+
+@pytest.mark.parametrize("cutoff", [4.0, 4.5])
+def test_a_group_photo_is_matched_face_by_face_as_in_one_box(face, monkeypatch, cutoff):
+    """Two faces 700 px apart are matched in a box each, not in the box around
+    both: the same pixels as the one box (bit for bit when the wide blur's
+    cells are a power of two, within a level otherwise), and the gap between
+    them left as the AI image."""
+    import processing.match as match
+    from processing.row_bands import skin_regions
+
+    original, mask = face
+    ai = tp.ai_version(original, "gauss2")
+    o, a, m = _group_of_two(original, 700), _group_of_two(ai, 700), _group_of_two(mask, 700, fill=0)
+    plan = plan_match(o, a, m, cutoff=cutoff)
+    y0, y1, x0, x1 = plan.box
+    parts = []
+
+    def regions(*args, **kwargs):
+        found = skin_regions(*args, **kwargs)
+        parts.append(len(found))
+        return found
+
+    monkeypatch.setattr(match, "skin_regions", regions)
+    by_face = texture_match(o, a, plan)
+    assert parts == [2]
+    monkeypatch.setattr(match, "skin_regions", lambda weight, shape, margin, align=1: skin_regions(
+        weight, shape, margin, align=align, most=float("inf")))
+    one_box = texture_match(o, a, plan)
+    if int(2 * cutoff // 3) & (int(2 * cutoff // 3) - 1) == 0:
+        assert np.array_equal(by_face, one_box)
+    else:
+        assert np.abs(by_face.astype(int) - one_box).max() <= 1 and np.mean(by_face != one_box) < 1e-3
+    assert not np.array_equal(by_face, a)
+    gap = slice(original.shape[1] + 100, original.shape[1] + 600)
+    assert np.array_equal(by_face[:, gap], a[:, gap])

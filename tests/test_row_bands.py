@@ -49,3 +49,54 @@ def test_the_masks_box_band_by_band_is_the_whole_masks(monkeypatch):
         assert weight_box(mask, mask.shape) == expected
         assert BandWeight(mask.shape, mask).box() == expected
     assert weight_box(np.zeros((400, 300), np.uint8), (400, 300)) is None
+
+
+def _faces(shape, centres, radius=60, feather=12.0):
+    """A weight with one feathered disc per centre (x, y): faces of a group photo."""
+    import cv2
+
+    weight = np.zeros(shape, np.float32)
+    for centre in centres:
+        cv2.circle(weight, centre, radius, 1.0, -1)
+    return np.clip(cv2.GaussianBlur(weight, (0, 0), feather), 0, 1)
+
+
+@pytest.mark.parametrize("as_band_weight", [False, True])
+def test_separate_faces_are_separate_regions_holding_every_weight(as_band_weight):
+    """Faces far apart give one region each: every weight above 0 lies in a
+    region's inner box, with ``margin`` px of its region around it (or the
+    frame's edge), regions do not overlap, and each starts on the grid."""
+    shape, margin, align = (900, 1400), 40, 3
+    weight = _faces(shape, [(150, 150), (1200, 200), (700, 750)])
+    mask = BandWeight(shape, weight) if as_band_weight else weight
+    regions = row_bands.skin_regions(mask, shape, margin, align=align)
+    assert len(regions) == 3
+    covered = np.zeros(shape, int)
+    for (y0, y1, x0, x1), (i0, i1, j0, j1) in regions:
+        assert y0 % align == 0 and x0 % align == 0
+        assert (y0 + i0 - margin >= y0 or y0 == 0) and (y0 + i1 + margin <= y1 or y1 == shape[0])
+        assert (x0 + j0 - margin >= x0 or x0 == 0) and (x0 + j1 + margin <= x1 or x1 == shape[1])
+        covered[y0 + i0:y0 + i1, x0 + j0:x0 + j1] += 1
+        region = np.zeros(shape, bool)
+        region[y0:y1, x0:x1] = True
+        inner = np.zeros(shape, bool)
+        inner[y0 + i0:y0 + i1, x0 + j0:x0 + j1] = True
+        assert not (weight[region & ~inner] > 0).any()  # the inner box holds the region's weight
+    assert (covered[weight > 0] == 1).all()
+    boxes = [r[0] for r in regions]
+    for a in range(len(boxes)):
+        for b in range(a + 1, len(boxes)):
+            p, q = boxes[a], boxes[b]
+            assert not (p[0] < q[1] and q[0] < p[1] and p[2] < q[3] and q[2] < p[3])
+
+
+def test_one_face_or_close_faces_keep_one_box():
+    """One face, or faces whose contexts meet, are worked as one box: the weight's own."""
+    shape, margin = (600, 800), 40
+    for centres in ([(400, 300)], [(300, 300), (300 + 2 * 60 + 2 * 40, 300)]):
+        weight = _faces(shape, centres)
+        regions = row_bands.skin_regions(weight, shape, margin)
+        assert len(regions) == 1
+        (y0, y1, x0, x1), (i0, i1, j0, j1) = regions[0]
+        assert (y0 + i0, y0 + i1, x0 + j0, x0 + j1) == weight_box(weight, shape)
+    assert row_bands.skin_regions(np.zeros(shape, np.float32), shape, margin) == []
