@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processing.boxes import grow_box
+from processing.boxes import components, grow_box
 from processing.dtypes import to_float
 from processing.filters import REC709, enlarge_rows, gaussian_blur, low_pass, luminance
 from processing.luminosity import smoothstep
@@ -284,36 +284,6 @@ def _spot_score(diff: np.ndarray, s: float, skin, floor: float = 1e-4) -> tuple[
     return np.divide(signed, second, out=signed), spread
 
 
-def _components(where: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-    """``cv2.connectedComponentsWithStats(where)`` (uint8) without its centroids:
-    the count, the labels and each component's box and area, the background's
-    (label 0) as the whole grid. The stats are counted at the set cells only:
-    OpenCV's visit every cell, four times the labelling's cost on a sparse grid."""
-    n, labels = cv2.connectedComponents(where)
-    stats = np.zeros((n, 5), np.int32)
-    h, w = where.shape
-    stats[0] = (0, 0, w, h, 0)
-    points = cv2.findNonZero(where)
-    if points is None:
-        stats[0, cv2.CC_STAT_AREA] = h * w
-        return n, labels, stats
-    xs, ys = points.reshape(-1, 2).T
-    label = labels[ys, xs]
-    area = np.bincount(label, minlength=n)
-    stats[0, cv2.CC_STAT_AREA] = h * w - len(label)
-    stats[1:, cv2.CC_STAT_AREA] = area[1:]
-    left, top = np.full(n, w, np.int32), np.full(n, h, np.int32)
-    right, bottom = np.zeros(n, np.int32), np.zeros(n, np.int32)
-    np.minimum.at(left, label, xs)
-    np.maximum.at(right, label, xs)
-    np.minimum.at(top, label, ys)
-    np.maximum.at(bottom, label, ys)
-    stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP] = left[1:], top[1:]
-    stats[1:, cv2.CC_STAT_WIDTH] = right[1:] - left[1:] + 1
-    stats[1:, cv2.CC_STAT_HEIGHT] = bottom[1:] - top[1:] + 1
-    return n, labels, stats
-
-
 def _compact_spots(core: np.ndarray, max_d: float, min_area: float) -> np.ndarray:
     """The compact regions of ``core`` (bool): at most ``max_d`` px across, at
     least ``min_area`` px, and filling a good part of the disc they span.
@@ -323,7 +293,7 @@ def _compact_spots(core: np.ndarray, max_d: float, min_area: float) -> np.ndarra
     edge does not fill its disc.
     """
     where = core.astype(np.uint8)
-    n, labels, stats = _components(where)
+    n, labels, stats = components(where)
     area = stats[1:, cv2.CC_STAT_AREA].astype(float)
     extent = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]).astype(float)
     keep = np.zeros(n, bool)
@@ -357,7 +327,7 @@ def _grown_spots(core: np.ndarray, z: np.ndarray, inside: np.ndarray, thr: float
     band-pass falls off well inside its edge.
     """
     faint = (((z > 0.5 * thr) & inside) | core).astype(np.uint8)
-    n, labels, stats = _components(faint)
+    n, labels, stats = components(faint)
     extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(float)
     isolated = (extent <= 1.5 * max_d) & (stats[:, cv2.CC_STAT_AREA] >= 0.3 * np.pi / 4 * extent ** 2)
     isolated[0] = False
@@ -366,7 +336,7 @@ def _grown_spots(core: np.ndarray, z: np.ndarray, inside: np.ndarray, thr: float
     spots = _labelled(isolated & has_core, labels, faint)
     strong = _compact_spots(core & (z > 2 * thr), max_d, min_area)
     strong &= ~_labelled(isolated, labels, strong.view(np.uint8))
-    n, labels, stats = _components(strong.astype(np.uint8))
+    n, labels, stats = components(strong.astype(np.uint8))
     for k in range(1, n):
         rim = max(1, int(round(np.sqrt(stats[k, cv2.CC_STAT_AREA] / np.pi))))
         x, y, bw, bh = stats[k, :4]

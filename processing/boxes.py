@@ -35,3 +35,34 @@ def mask_work_box(mask: np.ndarray | None, shape, halo: int) -> tuple[int, int, 
     """The mask's bounding box grown by ``halo`` and clipped, or None for an empty mask."""
     box = mask_bbox(mask, shape)
     return None if box is None else grow_box(box, halo, shape)
+
+
+def components(where: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """``cv2.connectedComponentsWithStats(where)`` (uint8, 8-connected) without
+    its centroids: the count, the labels and each component's box and area, the
+    background's (label 0) as the whole grid. The stats are counted at the set
+    cells only: OpenCV's visit every cell, four times the labelling's cost on
+    the sparse grids of spots."""
+    n, labels = cv2.connectedComponents(where)
+    stats = np.zeros((n, 5), np.int32)
+    h, w = where.shape
+    stats[0] = (0, 0, w, h, 0)
+    points = cv2.findNonZero(where)
+    if points is None:
+        stats[0, cv2.CC_STAT_AREA] = h * w
+        return n, labels, stats
+    xs, ys = points.reshape(-1, 2).T
+    label = labels[ys, xs]
+    area = np.bincount(label, minlength=n)
+    stats[0, cv2.CC_STAT_AREA] = h * w - len(label)
+    stats[1:, cv2.CC_STAT_AREA] = area[1:]
+    left, top = np.full(n, w, np.int32), np.full(n, h, np.int32)
+    right, bottom = np.zeros(n, np.int32), np.zeros(n, np.int32)
+    np.minimum.at(left, label, xs)
+    np.maximum.at(right, label, xs)
+    np.minimum.at(top, label, ys)
+    np.maximum.at(bottom, label, ys)
+    stats[1:, cv2.CC_STAT_LEFT], stats[1:, cv2.CC_STAT_TOP] = left[1:], top[1:]
+    stats[1:, cv2.CC_STAT_WIDTH] = right[1:] - left[1:] + 1
+    stats[1:, cv2.CC_STAT_HEIGHT] = bottom[1:] - top[1:] + 1
+    return n, labels, stats

@@ -17,7 +17,8 @@ import numpy as np
 
 from processing.blend import apply_masked, linear_light
 from processing.boxes import grow_box
-from processing.filters import ENLARGE_PIECE, REC709, LowPassRows, gaussian_blur, largest_channel, luminance_of
+from processing.filters import (ENLARGE_PIECE, REC709, LowPassRows, gaussian_blur, largest_channel, luminance_of,
+                               reduction_factor)
 from processing.luminosity import luminosity_weight
 from processing.row_bands import band_height, inner, map_items, run_kernel, weight_box, weight_rows
 
@@ -100,7 +101,7 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
     if (replace or not exact) and sigma >= 6:
         # The wide blur's reduced grid starts at the haloed box: pin it to the
         # image's grid, so a window (the loupe) gives the whole image's pixels.
-        f = max(1, int(sigma // 3))
+        f = reduction_factor(sigma)
         hy0, hx0 = hy0 // f * f, hx0 // f * f
     cols = slice(x0 - hx0, x1 - hx0)
     ksize = 2 * int(np.ceil(4.0 * sigma)) + 1

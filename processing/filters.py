@@ -103,6 +103,11 @@ def largest_channel(pixels: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+def reduction_factor(sigma: float, cell: float = 3.0) -> int:
+    """How much :func:`low_pass` reduces its copy for a blur of ``sigma`` px: ``sigma // cell``, at least 1."""
+    return max(1, int(sigma // cell))
+
+
 def low_pass(image: np.ndarray, sigma: float, exact_below: float = 6.0, cell: float = 3.0) -> np.ndarray:
     """Gaussian low-pass, computed on a reduced copy when ``sigma`` is large.
 
@@ -129,7 +134,7 @@ def low_pass(image: np.ndarray, sigma: float, exact_below: float = 6.0, cell: fl
         return gaussian_blur(image, sigma)
     image = np.asarray(image)
     h, w = image.shape[:2]
-    f = max(1, int(sigma // cell))
+    f = reduction_factor(sigma, cell)
     hf, wf = -(-h // f), -(-w // f)
     # Pad to a multiple of f (reflecting) so the box average is OpenCV's fast integer case.
     padded = image if (hf * f, wf * f) == (h, w) else cv2.copyMakeBorder(image, 0, hf * f - h, 0, wf * f - w,
@@ -226,7 +231,7 @@ class LowPassRows:
         self.read, self.h, self.w = read, int(shape[0]), int(shape[1])
         self.sigma = float(sigma)
         self.exact = sigma < exact_below
-        f = 1 if self.exact else max(1, int(sigma // 3))
+        f = 1 if self.exact else reduction_factor(sigma)
         self.f = f
         self.hf, self.wf = -(-self.h // f), -(-self.w // f)
         self.rest = np.sqrt(max(sigma * sigma - f * f / 12.0, 0.25)) / f

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from processing.boxes import grow_box
+from processing.boxes import components, grow_box
 from processing.detail_transfer import halo_for
 from processing.dtypes import from_float, full_scale, to_float
 from processing.filters import gaussian_blur, low_pass, luminance, luminance_of
@@ -327,7 +327,7 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
     h, w = spots.shape
     f = spots.f
     oy, ox = spots.origin
-    n, stats = _spot_components(spots.soft > HEAL_LEVEL)
+    n, _, stats = components((spots.soft > HEAL_LEVEL).view(np.uint8))
     boxes = []
     # The largest spots first, at most MAX_HEALED of them: a frame-wide mask on a
     # large file can turn up hundreds of faint ones, and each costs a few ms.
@@ -374,21 +374,6 @@ def heal_patches(original: np.ndarray, ai: np.ndarray, spots, weight_rows, swap_
     # the search above is small numpy steps, which threads would only slow).
     return map_items(lambda i: _heal_one(original, ai, boxes[i], protection[i], rings[i], offsets[i], around[i], f,
                                          swap_radius, mean_sigma), range(len(boxes)))
-
-
-def _spot_components(covered: np.ndarray) -> tuple[int, np.ndarray]:
-    """How many components ``covered`` (bool) has, counting the background, and
-    their ``cv2.connectedComponentsWithStats`` stats in its frame; labelled in
-    the box of its set cells only (a few spots cover little of a large grid,
-    and stats over every cell cost more than the labels)."""
-    found = cv2.findNonZero(covered.view(np.uint8))
-    if found is None:
-        return 1, np.zeros((1, 5), np.int32)
-    x, y, w, h = cv2.boundingRect(found)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(covered[y:y + h, x:x + w], dtype=np.uint8))
-    stats[1:, cv2.CC_STAT_LEFT] += x
-    stats[1:, cv2.CC_STAT_TOP] += y
-    return n, stats
 
 
 def _around_reach(swap_radius: float) -> int:

@@ -24,7 +24,7 @@ from processing.healing import add_texture, heal_patches, healed
 from processing.boxes import grow_box, mask_bbox
 from processing.detail_transfer import add_detail, halo_for
 from processing.dtypes import mask_to_float
-from processing.filters import gaussian_blur, low_pass, luminance_of
+from processing.filters import gaussian_blur, low_pass, luminance_of, reduction_factor
 from processing.row_bands import (BandWeight, copy_in_bands, crop_mask, map_items, on_own_thread, skin_regions, weight_box,
                                   weight_rows)
 from processing.spectrum import LADDER, TextureBands, removed_scale, texture_spectrum
@@ -480,7 +480,7 @@ def texture_match(original: np.ndarray, ai: np.ndarray, plan: MatchPlan | None, 
     a, o = ai[y0:y1, x0:x1], out[y0:y1, x0:x1]
     # The faces of a group photo one by one: the box around them is mostly
     # background. Each part with the swap's context, on the wide blur's cells.
-    f = max(1, int(plan.swap_radius // 3))
+    f = reduction_factor(plan.swap_radius)
     for (c0, c1, d0, d1), inner in skin_regions(weight, a.shape, halo_for(plan.swap_radius) + 2 * f, align=f):
         part = dataclasses.replace(weight.crop(c0, c1, d0, d1), within=inner)
         add_detail(source[c0:c1, d0:d1], a[c0:c1, d0:d1], part, plan.swap_radius, strength, True,

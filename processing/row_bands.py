@@ -17,6 +17,7 @@ two photos and the result, plus a few MB per band, whatever the image size.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +26,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from processing.boxes import grow_box
 from processing.dtypes import from_float, mask_to_float, to_float
 from processing.filters import luminance
 from processing.luminosity import luminosity_weight
@@ -254,7 +256,7 @@ def skin_regions(weight, shape, margin: int, align: int = 1, cell: int = 32,
     y0, y1, x0, x1 = box
 
     def grown(b):
-        a0, a1, c0, c1 = max(0, b[0] - margin), min(h, b[1] + margin), max(0, b[2] - margin), min(w, b[3] + margin)
+        a0, a1, c0, c1 = grow_box(b, margin, shape)
         return a0 // align * align, a1, c0 // align * align, c1
 
     def entry(inner):
@@ -279,26 +281,23 @@ def skin_regions(weight, shape, margin: int, align: int = 1, cell: int = 32,
         occupied[(r0 - y0) // cell:(r0 - y0) // cell + n] = cv2.resize(padded, (cols, n), interpolation=cv2.INTER_AREA)
 
     map_bands(band, y0, y1, step)
-    n, _, stats, _ = cv2.connectedComponentsWithStats((occupied > 0).astype(np.uint8))
-    parts = [(max(y0, y0 + t * cell), min(y1, y0 + (t + hh) * cell), max(x0, x0 + l * cell), min(x1, x0 + (l + ww) * cell))
+    stats = cv2.connectedComponentsWithStats((occupied > 0).astype(np.uint8))[2]
+    parts = [(y0 + t * cell, min(y1, y0 + (t + hh) * cell), x0 + l * cell, min(x1, x0 + (l + ww) * cell))
              for l, t, ww, hh, _ in stats[1:]]
-    merged = True
-    while merged and len(parts) > 1:
-        merged = False
-        for i in range(len(parts)):
-            for j in range(i + 1, len(parts)):
-                a, b = grown(parts[i]), grown(parts[j])
-                if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
-                    p, q = parts[i], parts.pop(j)
-                    parts[i] = (min(p[0], q[0]), max(p[1], q[1]), min(p[2], q[2]), max(p[3], q[3]))
-                    merged = True
-                    break
-            if merged:
-                break
+    # Parts whose grown boxes meet become one, until none meet.
+    while (pair := next(((i, j) for i, j in itertools.combinations(range(len(parts)), 2)
+                         if _meet(grown(parts[i]), grown(parts[j]))), None)) is not None:
+        (p0, p1, q0, q1), (r0, r1, s0, s1) = parts[pair[0]], parts.pop(pair[1])
+        parts[pair[0]] = (min(p0, r0), max(p1, r1), min(q0, s0), max(q1, s1))
     entries = [entry(p) for p in parts]
     g = whole[0][0]
     area = sum((e[0][1] - e[0][0]) * (e[0][3] - e[0][2]) for e in entries)
     return whole if len(entries) < 2 or area > most * (g[1] - g[0]) * (g[3] - g[2]) else entries
+
+
+def _meet(a, b) -> bool:
+    """Whether boxes ``a`` and ``b`` (y0, y1, x0, x1) overlap."""
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
 
 
 def _union(boxes) -> tuple[int, int, int, int] | None:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import processing.blemish as blemish
+from processing.boxes import components
 
 
 def _smoothed_skin(size=(4000, 3000), seed=2):
@@ -125,12 +126,13 @@ def test_protection_made_around_the_spots_equals_the_whole_grids():
 
 
 def test_components_counted_at_their_cells_are_opencvs():
-    """The search's labelling (stats counted at the set cells) gives OpenCV's
-    labels and every component's box and area, on sparse and dense grids."""
+    """The labelling the blemish search and healing share (stats counted at the
+    set cells) gives OpenCV's labels and every component's box and area, on
+    sparse and dense grids."""
     rng = np.random.default_rng(9)
     for density in (0.0, 0.003, 0.05, 0.4):
         where = cv2.dilate((rng.random((310, 270)) < density).astype(np.uint8), np.ones((2, 2), np.uint8))
-        n, labels, stats = blemish._components(where)
+        n, labels, stats = components(where)
         m, expected_labels, expected, _ = cv2.connectedComponentsWithStats(where)
         assert n == m
         assert np.array_equal(labels, expected_labels)

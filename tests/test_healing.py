@@ -178,15 +178,15 @@ def test_the_skin_around_is_measured_at_the_exact_bands_energy():
     assert float(np.quantile(np.abs(ratio - 1.0), 0.95)) < 0.05
 
 
-def test_spots_are_labelled_in_their_box_as_on_the_whole_grid():
-    """Components labelled in the box of the covered cells have the whole grid's
-    count and stats (boxes and areas in the grid's frame), empty grids included."""
-    from processing.healing import _spot_components
+def test_spots_are_labelled_as_on_the_whole_grid():
+    """The covered cells' components, as healing labels them (a bool grid seen
+    as bytes), have the whole grid's count and stats, empty grids included."""
+    from processing.boxes import components
 
     rng = np.random.default_rng(12)
     for density in (0.0, 0.002, 0.05):
         covered = cv2.dilate((rng.random((220, 260)) < density).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        n, stats = _spot_components(covered)
+        n, _, stats = components(covered.view(np.uint8))
         m, _, whole, _ = cv2.connectedComponentsWithStats(covered.astype(np.uint8))
         assert n == m
         np.testing.assert_array_equal(stats[1:], whole[1:])
