@@ -94,10 +94,10 @@ def test_blemish_protection_marks_no_clean_skin(restored, size, family):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_blemish_protection_finds_the_removed_spots(restored, size):
-    """At least 90 % of the removed spots over every smoother, and 4 of 5 on each."""
+    """At least 90 % of the removed spots on each smoother's retouch (with five
+    spots, every one), including spots beside an edge the smoother smeared."""
     found = {family: _found(size, restored(size, family)[2], restored(size, family)[0].shape) for family in FAMILIES}
-    total = np.mean([f for spots in found.values() for f in spots])
-    assert total >= 0.9 and min(np.mean(f) for f in found.values()) >= 0.8, found
+    assert all(np.mean(f) >= 0.9 for f in found.values()), found
 
 
 @pytest.mark.parametrize("size, family", CASES)
