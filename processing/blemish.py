@@ -301,10 +301,15 @@ def _compact_spots(core: np.ndarray, max_d: float, min_area: float) -> np.ndarra
     where = core.astype(np.uint8)
     n, labels, stats = components(where)
     area = stats[1:, cv2.CC_STAT_AREA].astype(float)
-    extent = np.maximum(stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT]).astype(float)
+    extent = _extent(stats[1:]).astype(float)
     keep = np.zeros(n, bool)
     keep[1:] = (extent <= max_d) & (area >= 0.45 * np.pi / 4 * extent ** 2) & (area >= min_area)
     return _labelled(keep, labels, where)
+
+
+def _extent(stats: np.ndarray) -> np.ndarray:
+    """Each component's larger side (px), from OpenCV-style stats rows."""
+    return np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
 
 
 def _labelled(table: np.ndarray, labels: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -334,7 +339,7 @@ def _grown_spots(core: np.ndarray, z: np.ndarray, inside: np.ndarray, thr: float
     """
     faint = (((z > 0.5 * thr) & inside) | core).astype(np.uint8)
     n, labels, stats = components(faint)
-    extent = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]).astype(float)
+    extent = _extent(stats).astype(float)
     isolated = (extent <= 1.5 * max_d) & (stats[:, cv2.CC_STAT_AREA] >= 0.3 * np.pi / 4 * extent ** 2)
     isolated[0] = False
     has_core = np.zeros(n, bool)
@@ -349,7 +354,7 @@ def _grown_spots(core: np.ndarray, z: np.ndarray, inside: np.ndarray, thr: float
     n, labels, stats = components(core.view(np.uint8))
     kept = np.zeros(n, bool)
     kept[np.unique(labels[strong])] = True
-    kept &= np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) <= max_d
+    kept &= _extent(stats) <= max_d
     kept[0] = False
     for k in np.flatnonzero(kept):
         rim = max(1, int(round(np.sqrt(stats[k, cv2.CC_STAT_AREA] / np.pi))))

@@ -131,30 +131,30 @@ def _add_detail_uint8(original, ai, mask, sigma, strength, replace, shadows, hig
         starts = [y0] + list(range(hy0 + ((y0 - hy0) // unit + 1) * unit, y1, band_rows))
     bands = list(zip(starts, starts[1:] + [y1]))
 
+    def detail(i0: int, i1: int) -> np.ndarray:
+        """The detail layer ``X - G(X)`` of :func:`source` (X) on rows ``i0:i1``, over the box's columns."""
+        if wide is not None:
+            return cv2.subtract(source(i0, i1)[:, cols], wide.rows(i0, i1)[:, cols], dtype=cv2.CV_32F)
+        j0, j1 = max(0, i0 - reach), min(hy1 - hy0, i1 + reach)
+        x = source(j0, j1)
+        blurred = cv2.GaussianBlur(x, (ksize, ksize), sigma, borderType=cv2.BORDER_REFLECT_101)
+        return cv2.subtract(x[i0 - j0:i1 - j0, cols], blurred[i0 - j0:i1 - j0, cols], dtype=cv2.CV_16S)
+
     def one_band(rows: tuple[int, int]) -> None:
         by0, by1 = rows
         i0, i1 = by0 - hy0, by1 - hy0
         a = ai[by0:by1, x0:x1]
         colour = keep_luminance and a.ndim == 3 and a.shape[2] == 3
+        depth = cv2.CV_16S if colour else cv2.CV_8U
         if wide is not None and replace and strength == 1.0:
             # A + (O - A) - G(O - A) = O - G(O - A): one pass, without reading
             # A or O - A here (within rounding of the sum).
-            t = cv2.subtract(original[by0:by1, x0:x1], wide.rows(i0, i1)[:, cols],
-                             dtype=cv2.CV_16S if colour else cv2.CV_8U)
-            blended = _clip_keeping_luminance(t) if colour else t
+            blended = cv2.subtract(original[by0:by1, x0:x1], wide.rows(i0, i1)[:, cols], dtype=depth)
         else:
-            if wide is not None:
-                d = cv2.subtract(source(i0, i1)[:, cols], wide.rows(i0, i1)[:, cols], dtype=cv2.CV_32F)
-            else:
-                j0, j1 = max(0, i0 - reach), min(hy1 - hy0, i1 + reach)
-                x = source(j0, j1)
-                blurred = cv2.GaussianBlur(x, (ksize, ksize), sigma, borderType=cv2.BORDER_REFLECT_101)
-                d = cv2.subtract(x[i0 - j0:i1 - j0, cols], blurred[i0 - j0:i1 - j0, cols], dtype=cv2.CV_16S)
             # clip(A + s D) is Linear Light of the half-amplitude detail layer.
-            if colour:
-                blended = _clip_keeping_luminance(cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_16S))
-            else:
-                blended = cv2.addWeighted(a, 1.0, d, strength, 0.0, dtype=cv2.CV_8U)
+            blended = cv2.addWeighted(a, 1.0, detail(i0, i1), strength, 0.0, dtype=depth)
+        if colour:
+            blended = _clip_keeping_luminance(blended)
         m = weight_rows(mask, by0, by1, x0, x1)
         if shadows > 0 or highlights < 1:
             m = m * luminosity_weight(luminance_of(a), shadows, highlights)

@@ -287,8 +287,7 @@ def skin_regions(weight, shape, margin: int, align: int = 1, cell: int = 32,
     # Parts whose grown boxes meet become one, until none meet.
     while (pair := next(((i, j) for i, j in itertools.combinations(range(len(parts)), 2)
                          if _meet(grown(parts[i]), grown(parts[j]))), None)) is not None:
-        (p0, p1, q0, q1), (r0, r1, s0, s1) = parts[pair[0]], parts.pop(pair[1])
-        parts[pair[0]] = (min(p0, r0), max(p1, r1), min(q0, s0), max(q1, s1))
+        parts[pair[0]] = _union([parts[pair[0]], parts.pop(pair[1])])
     entries = [entry(p) for p in parts]
     g = whole[0][0]
     area = sum((e[0][1] - e[0][0]) * (e[0][3] - e[0][2]) for e in entries)
@@ -301,11 +300,11 @@ def _meet(a, b) -> bool:
 
 
 def _union(boxes) -> tuple[int, int, int, int] | None:
-    """The box around the bands' boxes (y0, y1, x0, x1), top to bottom; None entries are empty bands."""
+    """The box around ``boxes`` (y0, y1, x0, x1 each); None entries are empty (bands with no weight)."""
     boxes = [b for b in boxes if b is not None]
     if not boxes:
         return None
-    return boxes[0][0], boxes[-1][1], min(b[2] for b in boxes), max(b[3] for b in boxes)
+    return min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes)
 
 
 def weight_rows(mask, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:

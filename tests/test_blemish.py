@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import processing.blemish as blemish
-from processing.boxes import components
 
 
 def _smoothed_skin(size=(4000, 3000), seed=2):
@@ -75,10 +74,10 @@ def test_components_looked_up_at_the_labelled_cells_are_the_whole_grids_lookup()
         assert np.array_equal(blemish._labelled(table, labels, where), table[labels])
 
 
-def _with_removed_spots(original, ai, mask, centres, radius=9):
+def _with_removed_spots(original, centres, radius=9):
     """``original`` with dark, reddish discs painted at ``centres`` (x, y), which
-    ``ai`` (the AI image) does not have: blemishes the AI removed."""
-    disc = np.zeros(mask.shape, np.uint8)
+    the AI image does not have: blemishes the AI removed."""
+    disc = np.zeros(original.shape[:2], np.uint8)
     for centre in centres:
         cv2.circle(disc, centre, radius, 1, -1)
     painted = original.astype(np.int16) - disc[..., None] * np.int16([20, 35, 32])
@@ -91,7 +90,7 @@ def test_a_megapixel_grid_finds_the_same_spots_with_the_shortcuts(monkeypatch):
     removed spots the exact search finds, and nothing else."""
     original, ai, mask = _smoothed_skin(size=(1100, 900), seed=5)
     centres = [(430, 330), (620, 380), (520, 560), (700, 600)]
-    spotted = _with_removed_spots(original, ai, mask, centres)
+    spotted = _with_removed_spots(original, centres)
     change = blemish.tone_change(spotted, ai, mask)
     assert blemish.EXACT_SPREAD_CELLS < change.diff.size <= 1 << 20
     found = blemish.search_blemishes(spotted, ai, mask, 0.5, change=change)
@@ -123,21 +122,6 @@ def test_protection_made_around_the_spots_equals_the_whole_grids():
         whole = np.maximum(smoothstep(0.0, 0.5, gaussian_blur(grown, max(grow / 2.0, 0.5))), grown)
         np.testing.assert_allclose(got, whole, rtol=0, atol=1e-6)
         assert (got > 0).sum() == (whole > 0).sum()
-
-
-def test_components_counted_at_their_cells_are_opencvs():
-    """The labelling the blemish search and healing share (stats counted at the
-    set cells) gives OpenCV's labels and every component's box and area, on
-    sparse and dense grids."""
-    rng = np.random.default_rng(9)
-    for density in (0.0, 0.003, 0.05, 0.4):
-        where = cv2.dilate((rng.random((310, 270)) < density).astype(np.uint8), np.ones((2, 2), np.uint8))
-        n, labels, stats = components(where)
-        m, expected_labels, expected, _ = cv2.connectedComponentsWithStats(where)
-        assert n == m
-        assert np.array_equal(labels, expected_labels)
-        np.testing.assert_array_equal(stats[1:], expected[1:])
-        assert stats[0, cv2.CC_STAT_AREA] == expected[0, cv2.CC_STAT_AREA]
 
 
 def _spot_by_a_crease(depth, gap, spot=True, seed=3, w=640, h=520):

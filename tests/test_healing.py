@@ -178,20 +178,6 @@ def test_the_skin_around_is_measured_at_the_exact_bands_energy():
     assert float(np.quantile(np.abs(ratio - 1.0), 0.95)) < 0.05
 
 
-def test_spots_are_labelled_as_on_the_whole_grid():
-    """The covered cells' components, as healing labels them (a bool grid seen
-    as bytes), have the whole grid's count and stats, empty grids included."""
-    from processing.boxes import components
-
-    rng = np.random.default_rng(12)
-    for density in (0.0, 0.002, 0.05):
-        covered = cv2.dilate((rng.random((220, 260)) < density).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        n, _, stats = components(covered.view(np.uint8))
-        m, _, whole, _ = cv2.connectedComponentsWithStats(covered.astype(np.uint8))
-        assert n == m
-        np.testing.assert_array_equal(stats[1:], whole[1:])
-
-
 def test_every_spots_source_is_picked_as_if_it_were_searched_alone():
     """The sources of several spots looked up at once are each spot's own pick,
     and the picked patch is free clean skin (no spot in it, on the mask,
