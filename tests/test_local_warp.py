@@ -137,15 +137,47 @@ def test_a_reshape_is_followed_and_the_rest_kept(photo):
 
 def test_a_search_no_longer_wanted_measures_no_field(photo):
     """align_pair starts the search on the grid before the global fit is known;
-    once the fit moves the grid, the search is dropped before its field is measured."""
-    import threading
-
+    the search asks before measuring a field, and a fit that moved the grid says no."""
     d = bump_warp(photo.shape[:2], 6.0, 205, 110, 25)
     ai = cv2.bilateralFilter(remapped(photo, d), 0, 30, 3)
-    wanted = threading.Event()
-    assert not find_local_warp(photo, ai, np.eye(3), wanted=wanted)
-    wanted.set()
-    assert find_local_warp(photo, ai, np.eye(3), wanted=wanted)
+    asked = []
+    assert not find_local_warp(photo, ai, np.eye(3), wanted=lambda: asked.append(1) or False)
+    assert asked == [1]
+    assert find_local_warp(photo, ai, np.eye(3), wanted=lambda: True)
+
+
+def test_the_search_on_the_grid_measures_no_field_for_a_pair_the_fit_moves(photo, monkeypatch):
+    """A liquified pair that is also rotated: the search started on the grid
+    stops before its field, and only the search on the fitted map measures one,
+    even when the global fit is slow to say the grid moved."""
+    import time
+
+    import processing.align.local_warp as local_warp
+    import processing.align.pair as pair
+
+    slow = pair._coarse_stage
+
+    def slow_fit(*args):
+        time.sleep(1.0)  # the search on the grid has long found its motion
+        return slow(*args)
+
+    monkeypatch.setattr(pair, "_coarse_stage", slow_fit)
+    measured = []
+    real = local_warp._region_field
+
+    def spy(window, original, ai, ai_to_orig, support_px):
+        measured.append(np.allclose(ai_to_orig, np.eye(3)))
+        return real(window, original, ai, ai_to_orig, support_px)
+
+    monkeypatch.setattr(local_warp, "_region_field", spy)
+    d = bump_warp(photo.shape[:2], 6.0, 205, 110, 25)
+    h, w = photo.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), 1.5, 1.0)
+    ai = cv2.warpAffine(cv2.bilateralFilter(remapped(photo, d), 0, 30, 3), turn, (w, h),
+                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    al = align_pair(photo, ai)
+    assert not al.same_grid and al.refined, al.summary()
+    assert measured and not any(measured)
 
 
 def test_a_moved_grid_is_found_though_the_search_on_the_grid_started(photo):

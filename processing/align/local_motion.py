@@ -77,8 +77,9 @@ FULL_FLOW_SIDE = 640
 def _dis(a: np.ndarray, b: np.ndarray, finest: int = 0) -> np.ndarray:
     """Dense flow ``f`` with ``a(p) ~ b(p + f(p))``, float32 (h, w, 2), px.
 
-    ``finest`` 1 measures at half resolution (4x faster): enough to decide
-    whether something moved, averaged over tens of px anyway.
+    ``finest`` 1 measures at half resolution, 2 at a quarter (4x and 16x
+    faster): enough to decide whether something moved, averaged over tens
+    of px anyway.
     """
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     dis.setFinestScale(finest)
@@ -119,15 +120,62 @@ def _wide_blur(image: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _blur_to(stack: list[np.ndarray], level: np.ndarray) -> np.ndarray:
-    """Per pixel, ``stack`` (one image per BLUR_LEVELS entry) interpolated at blur ``level``."""
-    sig = np.asarray(BLUR_LEVELS, np.float32)
+    """Per pixel, ``stack`` (the first BLUR_LEVELS, one image each) interpolated at blur ``level``.
+
+    ``level`` must not exceed the last blur of ``stack``.
+    """
+    sig = BLUR_LEVELS
     out = np.array(stack[0], copy=True)
-    for k in range(1, len(sig)):
-        t = np.clip((level - sig[k - 1]) / (sig[k] - sig[k - 1]), 0.0, 1.0)
+    for k in range(1, len(stack)):
         sel = level > sig[k - 1]
-        if sel.any():
-            out[sel] = ((1 - t) * stack[k - 1] + t * stack[k])[sel]
+        if not sel.any():
+            break  # levels only grow with k
+        t = np.clip((level[sel] - sig[k - 1]) / (sig[k] - sig[k - 1]), 0.0, 1.0)
+        out[sel] = (1 - t) * stack[k - 1][sel] + t * stack[k][sel]
     return out
+
+
+class _BlurStack:
+    """One image blurred by BLUR_LEVELS, and the gradient energy of each level,
+    made only up to the level asked for (most pairs need one or two of the seven)."""
+
+    def __init__(self, image: np.ndarray, window: float):
+        h, w = image.shape
+        # Energies are wide-window averages: measured on half-size copies (4x
+        # cheaper). An odd last row or column is left out: a whole factor is
+        # OpenCV's fast path.
+        self._half = (max(1, w // 2), max(1, h // 2))
+        self._even = ((slice(0, 2 * self._half[1]), slice(0, 2 * self._half[0])) if min(h, w) >= 2
+                      else (slice(None), slice(None)))
+        self._window = window
+        self.images: list[np.ndarray] = []
+        self.energies: list[np.ndarray] = []
+        self._add(image)
+
+    def _add(self, image: np.ndarray) -> None:
+        half = cv2.resize(image[self._even], self._half, interpolation=cv2.INTER_AREA)
+        self.images.append(image)
+        self.energies.append(np.log(_gradient_energy(half, self._window / 2) + 1e-9))
+
+    def energy(self, k: int) -> np.ndarray:
+        """Log gradient energy (on the half-size grid) after the blur BLUR_LEVELS[k]."""
+        while len(self.images) <= k:
+            self._add(_wide_blur(self.images[0], BLUR_LEVELS[len(self.images)]))
+        return self.energies[k]
+
+    def level_to_reach(self, target: np.ndarray) -> np.ndarray:
+        """Per pixel of the half-size grid, the blur (px) at which this image's
+        energy first falls to ``target``; 0 where it is already no higher."""
+        level = np.zeros(target.shape, np.float32)
+        for k in range(1, len(BLUR_LEVELS)):
+            hi = self.energy(k - 1)
+            above = hi > target
+            if not above.any():
+                break
+            lo = self.energy(k)
+            t = np.clip((hi[above] - target[above]) / np.maximum(hi[above] - lo[above], 1e-6), 0.0, 1.0)
+            level[above] = BLUR_LEVELS[k - 1] + t * (BLUR_LEVELS[k] - BLUR_LEVELS[k - 1])
+        return level
 
 
 def look_alike(a: np.ndarray, b: np.ndarray, window: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,26 +197,13 @@ def look_alike(a: np.ndarray, b: np.ndarray, window: float) -> tuple[np.ndarray,
         The blur (px) given to the sharper image: how far apart the two
         images' detail levels were.
     """
-    stacks = [[x if s == 0 else _wide_blur(x, s) for s in BLUR_LEVELS] for x in (a, b)]
-    # Energies are wide-window averages: measured on half-size copies (4x cheaper).
     h, w = a.shape
-    half = (max(1, w // 2), max(1, h // 2))
-    # An odd last row or column is left out: a whole factor is OpenCV's fast path.
-    even = (slice(0, 2 * half[1]), slice(0, 2 * half[0])) if min(h, w) >= 2 else (slice(None), slice(None))
-    energy = [[np.log(_gradient_energy(cv2.resize(x[even], half, interpolation=cv2.INTER_AREA), window / 2)
-                      + 1e-9) for x in st] for st in stacks]
+    stacks = [_BlurStack(x, window) for x in (a, b)]
     levels = []
     for mine, other in ((0, 1), (1, 0)):
-        # The blur at which this image's energy falls to the other's unblurred energy.
-        level = np.zeros(energy[0][0].shape, np.float32)
-        target = energy[other][0]
-        for k in range(1, len(BLUR_LEVELS)):
-            hi, lo = energy[mine][k - 1], energy[mine][k]
-            t = np.clip((hi - target) / np.maximum(hi - lo, 1e-6), 0.0, 1.0)
-            level = np.where(hi > target, BLUR_LEVELS[k - 1] + t * (BLUR_LEVELS[k] - BLUR_LEVELS[k - 1]),
-                             level).astype(np.float32)
+        level = stacks[mine].level_to_reach(stacks[other].energy(0))
         levels.append(cv2.resize(_wide_blur(level, window / 2), (w, h), interpolation=cv2.INTER_LINEAR))
-    a, b = (standardize(_blur_to(st, lv)) for st, lv in zip(stacks, levels))
+    a, b = (standardize(_blur_to(st.images, lv)) for st, lv in zip(stacks, levels))
     return a, b, np.maximum(levels[0], levels[1])
 
 
@@ -259,7 +294,7 @@ def moved_seeds(a: np.ndarray, b: np.ndarray, min_px: float, sigma: float,
         The blur :func:`look_alike` gave (px): motion must also exceed
         SEED_BLUR_SHARE of it.
     measured : (flow, consistent), optional
-        ``consistent_flow(a, b, finest=1)`` when already measured.
+        ``consistent_flow(a, b, finest=1)`` (or coarser) when already measured.
 
     Returns
     -------
@@ -287,7 +322,7 @@ def motion_field(a: np.ndarray, b: np.ndarray, rounds: int = 3,
     Several rounds: DIS and the fit both underestimate large, steep warps;
     each round measures only what the previous ones left. ``measured`` is
     the first round's ``consistent_flow(a, b, finest=1)`` when already known
-    (:func:`moved_seeds` measures the same).
+    (the refinement window's seeds are found on the same flow).
     """
     grid = pixel_grid(a.shape)
     d = np.zeros(a.shape + (2,), np.float32)

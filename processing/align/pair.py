@@ -309,19 +309,29 @@ def _coverage_stage(fit: _GlobalFit, fine: ReducedPair,
 
 class _SearchOnGrid:
     """The liquify search on the identity map, started on its own thread before
-    the global fit is known."""
+    the global fit is known. It looks for motion at once but measures a field
+    only once the fit has confirmed the grid (:meth:`result`): on a pair the fit
+    moves, a field measured on the wrong map would take a core for a second."""
 
     def __init__(self, original, ai, faces, fine):
-        self._wanted = threading.Event()
-        self._wanted.set()
+        self._decided = threading.Event()
+        self._kept = False
         self._future = on_own_thread(find_local_warp, original, ai, np.eye(3), faces, fine, self._wanted)
 
+    def _wanted(self) -> bool:
+        self._decided.wait()
+        return self._kept
+
     def result(self) -> LocalWarp:
+        """The search's warp: the fit confirmed the grid."""
+        self._kept = True
+        self._decided.set()
         return self._future.result()
 
     def drop(self) -> None:
-        """Not on the grid after all: the search stops before measuring any field."""
-        self._wanted.clear()
+        """Not on the grid after all (or the alignment failed): the search stops
+        before measuring any field. Harmless after :meth:`result`."""
+        self._decided.set()
 
 
 # --------------------------------------------------------------------------
@@ -407,20 +417,19 @@ def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
         coarse = reduce_further(fine, max(fine.orig.shape) // 2, max(fine.ai.shape) // 2)
         ai_to_orig, ff = _coarse_stage(coarse, fine, same_size)
         fit = _refine_stage(coarse, fine, ai_to_orig, ff, not same_size)
-    except BaseException:
+        residual = _residual(fit)
+        same_grid = same_size and max_move(fit.ai_to_orig, ai_shape) < MIN_MOTION_PX
+        if same_grid:
+            fit.ai_to_orig, fit.scale, fit.rotation, fit.shift = np.eye(3), 1.0, 0.0, (0.0, 0.0)
+        if on_grid and same_grid:
+            warp = on_grid.result()
+        else:
+            if on_grid:
+                on_grid.drop()
+            warp = find_local_warp(original, ai, fit.ai_to_orig, faces, fine) if refine else LocalWarp()
+    finally:
         if on_grid:
-            on_grid.drop()
-        raise
-    residual = _residual(fit)
-    same_grid = same_size and max_move(fit.ai_to_orig, ai_shape) < MIN_MOTION_PX
-    if same_grid:
-        fit.ai_to_orig, fit.scale, fit.rotation, fit.shift = np.eye(3), 1.0, 0.0, (0.0, 0.0)
-    if on_grid and same_grid:
-        warp = on_grid.result()
-    else:
-        if on_grid:
-            on_grid.drop()
-        warp = find_local_warp(original, ai, fit.ai_to_orig, faces, fine) if refine else LocalWarp()
+            on_grid.drop()  # never left waiting, whatever failed
     details = dict(residual_px=residual, refined=bool(warp), local_warp_px=warp.max_px,
                    local_warp_fraction=warp.moved_fraction, local_warp_faces=warp.faces,
                    _ai_to_orig=fit.ai_to_orig, _warp=warp if warp else None)
