@@ -63,6 +63,24 @@ def test_icc_and_exif_survive_a_round_trip(tmp_path, fmt, srgb_icc, exif_bytes):
         assert exif.get(0x013B) == "A. Photographer"
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_a_jpeg_is_read_as_pillow_decodes_it(tmp_path, mode):
+    """The JPEG fast path (libjpeg-turbo writing RGB itself) keeps the channel
+    order: a red-orange picture whose channels differ by 100+ LSB matches
+    Pillow's own decode within the decoders' rounding."""
+    yy, xx = np.mgrid[0:96, 0:128]
+    px = np.dstack([200 + xx % 40, 60 + yy % 30, 10 + (xx + yy) % 20]).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(px).convert(mode).save(buf, "JPEG", quality=95)
+    src = tmp_path / "in.jpg"
+    src.write_bytes(buf.getvalue())
+    with Image.open(src) as im:
+        reference = np.asarray(im).astype(int)
+    img = read_image(src)
+    assert img.pixels.shape == reference.shape
+    assert np.abs(img.pixels.astype(int) - reference).max() <= 3
+
+
 def test_16_bit_png_keeps_icc(tmp_path, srgb_icc, exif_bytes):
     px = gradient16()
     out = tmp_path / "o.png"
