@@ -343,8 +343,10 @@ def _covered(window: Window, ai_to_orig: np.ndarray, orig_shape: tuple[int, int]
     m = ai_to_orig @ np.linalg.inv(window.grid)
     xs = np.arange(w, dtype=np.float64)[None, :]
     ys = np.arange(h, dtype=np.float64)[:, None]
-    sx = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
-    sy = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
+    # Without rotation x depends on the column only and y on the row: a row and
+    # a column, broadcast once at the end (the common same-grid case).
+    sx = m[0, 0] * xs + m[0, 2] + (m[0, 1] * ys if m[0, 1] else 0.0)
+    sy = m[1, 1] * ys + m[1, 2] + (m[1, 0] * xs if m[1, 0] else 0.0)
     margin = 3.0 * linear_scale(m) + 2.0  # a few window px, in original px
     ho, wo = orig_shape
     return (sx >= margin) & (sx <= wo - 1 - margin) & (sy >= margin) & (sy <= ho - 1 - margin)
