@@ -113,6 +113,27 @@ def test_seeds_where_a_feature_moved_not_where_it_was_smoothed(photo):
     assert np.all(np.hypot(xs - 205, ys - 110) < 80)
 
 
+def test_a_field_no_longer_wanted_stops_after_its_first_round(photo, monkeypatch):
+    """The field is measured beside the seeds that decide whether it is kept:
+    told it is not wanted, it stops before its second round."""
+    import processing.align.local_motion as local_motion
+
+    d = bump_warp(photo.shape[:2], 6.0, 205, 110, 25)
+    a, b = gray(remapped(cv2.bilateralFilter(photo, 0, 30, 3), d)), gray(photo)
+    a2, b2, _ = look_alike(a, b, 13.0)
+    fits = []
+    real = local_motion.fit_smooth_field
+    monkeypatch.setattr(local_motion, "fit_smooth_field", lambda *args, **kw: fits.append(1) or real(*args, **kw))
+    asked = []
+    assert local_motion.motion_field(a2, b2, wanted=lambda: asked.append(1) or False) is None
+    assert len(fits) == 1 and len(asked) == 1
+    fits.clear()
+    field = local_motion.motion_field(a2, b2, wanted=lambda: True)
+    assert len(fits) == 3 and field.shape == a2.shape + (2,)
+    # The eye moved by up to 6 px: the field says so there.
+    assert np.hypot(*field[110, 205 - 20]) > 1.0
+
+
 def test_a_reshape_is_followed_and_the_rest_kept(photo):
     d = bump_warp(photo.shape[:2], 6.0, 205, 110, 25)
     ai = cv2.bilateralFilter(remapped(photo, d), 0, 30, 3)

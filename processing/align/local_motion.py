@@ -37,6 +37,8 @@ convention ``ai(p) ~ original(p + d(p))``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -316,24 +318,32 @@ def moved_seeds(a: np.ndarray, b: np.ndarray, min_px: float, sigma: float,
 
 
 def motion_field(a: np.ndarray, b: np.ndarray, rounds: int = 3,
-                 measured: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                 measured: tuple[np.ndarray, np.ndarray] | None = None,
+                 wanted: Callable[[], bool] | None = None, middle_finest: int = 1) -> np.ndarray | None:
     """The displacement field ``d`` with ``a(p) ~ b(p + d(p))`` where the window moved, px.
 
     Several rounds: DIS and the fit both underestimate large, steep warps;
     each round measures only what the previous ones left. ``measured`` is
     the first round's ``consistent_flow(a, b, finest=1)`` when already known
-    (the refinement window's seeds are found on the same flow).
+    (the refinement window's seeds are found on the same flow). ``wanted``,
+    asked before each round after the first, stops the field early (None
+    comes back) when it answers False: the field is measured beside the
+    seeds that decide whether it is kept. ``middle_finest`` is DIS's finest
+    level for the rounds between the first and the last, which only carry the
+    field closer.
     """
     grid = pixel_grid(a.shape)
     d = np.zeros(a.shape + (2,), np.float32)
     for r in range(rounds):
+        if r and wanted is not None and not wanted():
+            return None
         moved = sample_at(b, grid + d) if r else b
         # The rounds before the last measure at half resolution and fit on half
         # as many nodes a side (4x faster each): only the last one needs the
         # detail, and on a window over FULL_FLOW_SIDE the half-resolution flow
         # already has more vectors than the fit has nodes.
         last = r == rounds - 1
-        finest = 0 if last and max(a.shape) <= FULL_FLOW_SIDE else 1
+        finest = (0 if max(a.shape) <= FULL_FLOW_SIDE else 1) if last else (middle_finest if r else 1)
         if r == 0 and measured is not None and finest == 1:
             flow, consistent = measured
         else:

@@ -23,6 +23,7 @@ would measure (see docs/METHODS.md).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -369,8 +370,10 @@ def _pair_on(window: Window, original: np.ndarray, ai: np.ndarray, ai_to_orig: n
         a = _luminance_on(reduced.ai, reduced.ai_grid @ to_ai, window.shape)
         b = _luminance_on(reduced.orig, reduced.orig_grid @ ai_to_orig @ to_ai, window.shape)
     else:
+        # From the full-resolution pixels: the two reductions side by side.
+        b_job = on_own_thread(_luminance_on, original, ai_to_orig @ to_ai, window.shape)
         a = _luminance_on(ai, to_ai, window.shape)
-        b = _luminance_on(original, ai_to_orig @ to_ai, window.shape)
+        b = b_job.result()
     covered = _covered(window, ai_to_orig, original.shape[:2])
     # Outside the original the AI's own values: no motion, no mismatch there.
     b = np.where(covered, b, a)
@@ -462,12 +465,31 @@ def _region_field(window: Window, original, ai, ai_to_orig, support_px: float) -
     a, b, blur, covered = _pair_on(window, original, ai, ai_to_orig)
     sigma = window.sigma()
     measured = consistent_flow(a, b, finest=1)  # the seeds' flow is also the field's first round
-    motion, seeds = moved_seeds(a, b, MIN_WARP_PX * window.k, window.sigma(DETECT_SIGMA_FRACTION), blur,
-                                measured)
-    seeds &= _eroded(covered, 3 * sigma)
-    if not seeds.any():
+    # The field is measured beside the seeds that decide whether it is kept
+    # (they need only the first round's flow); it stops early when none are found.
+    seeded = threading.Event()
+    found: list[bool] = []
+
+    def wanted() -> bool:
+        seeded.wait()
+        return bool(found and found[0])
+
+    # A window reduced from a large frame (a 24 MP face) carries the field
+    # closer between its first and last rounds at a quarter of its resolution:
+    # 0.1-0.2 s less, its texture correlation within 0.001 (at full resolution,
+    # 1.5 MP, that cost 0.002).
+    middle = 2 if window.k < 1 and max(a.shape) > FULL_FLOW_SIDE else 1
+    field_job = on_own_thread(motion_field, a, b, 3, measured, wanted, middle)
+    try:
+        motion, seeds = moved_seeds(a, b, MIN_WARP_PX * window.k, window.sigma(DETECT_SIGMA_FRACTION), blur,
+                                    measured)
+        seeds &= _eroded(covered, 3 * sigma)
+        found.append(bool(seeds.any()))
+    finally:
+        seeded.set()  # never left waiting, whatever failed
+    if not found[0]:
         return None
-    d = motion_field(a, b, measured=measured)
+    d = field_job.result()
     # The region grows from the seeds over the measured field, not the
     # conservative one: flat skin between moved features moves too.
     largest = float(np.sqrt(squared_length(d).max()))
