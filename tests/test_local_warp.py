@@ -156,6 +156,22 @@ def test_a_reshape_is_followed_and_the_rest_kept(photo):
     assert np.allclose(al.ai_to_original(pts), expected)
 
 
+def test_two_features_moved_near_each_other_share_one_field_window(photo, monkeypatch):
+    """Two enlarged features 160 px apart (their boxes of motion do not
+    overlap, but nearly): their field is fitted on one window, as one sheet."""
+    import processing.align.local_warp as local_warp
+
+    windows = []
+    real = local_warp._region_field
+    monkeypatch.setattr(local_warp, "_region_field", lambda win, *args: windows.append(win) or real(win, *args))
+    d = bump_warp(photo.shape[:2], 5.0, 205, 110, 20) + bump_warp(photo.shape[:2], 5.0, 365, 110, 20)
+    ai = cv2.bilateralFilter(remapped(photo, d), 0, 30, 3)
+    warp = find_local_warp(photo, ai, np.eye(3))
+    assert len(windows) == 1 and len(warp.regions) == 1
+    moved = np.linalg.norm(d, axis=2) > 1.0
+    assert np.mean(np.linalg.norm(warp.on_box((0, 0, 512, 512)) - d, axis=2)[moved]) < 0.5
+
+
 def test_a_search_no_longer_wanted_measures_no_field(photo):
     """align_pair starts the search on the grid before the global fit is known;
     the search asks before measuring a field, and a fit that moved the grid says no."""

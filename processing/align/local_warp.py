@@ -51,6 +51,9 @@ DETECT_FACE_PX = 256
 COARSE_DETECT_K = 0.25
 #: Long side (px, at most full resolution) of the windows the field is measured on.
 REFINE_SIDE = 1024
+#: Boxes of motion share one such window when they overlap once each is grown
+#: by this share of its long side (_merge).
+MERGE_REACH = 0.25
 #: Smallest local motion followed, full-resolution px (the detection window
 #: also needs the motion above its own noise floor and above the blur the
 #: two images needed to look alike: see local_motion).
@@ -294,10 +297,6 @@ def _seed_boxes(seeds: np.ndarray, window: Window) -> list[tuple[float, float, f
         full = pts @ inv[:2, :2].T + inv[:2, 2]
         boxes.append((full[0, 0], full[0, 1], full[1, 0], full[1, 1]))
     return boxes
-
-
-#: Boxes of motion merge when they overlap once each is grown by this share of its long side.
-MERGE_REACH = 0.25
 
 
 def _merge(boxes: list) -> list:
