@@ -23,8 +23,8 @@ would measure (see docs/METHODS.md).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import cv2
@@ -466,27 +466,22 @@ def _region_field(window: Window, original, ai, ai_to_orig, support_px: float) -
     measured = consistent_flow(a, b, finest=1)  # the seeds' flow is also the field's first round
     # The field is measured beside the seeds that decide whether it is kept
     # (they need only the first round's flow); it stops early when none are found.
-    seeded = threading.Event()
-    found: list[bool] = []
-
-    def wanted() -> bool:
-        seeded.wait()
-        return bool(found and found[0])
-
+    seeded: Future = Future()
     # A window reduced from a large frame (a 24 MP face) carries the field
     # closer between its first and last rounds at a quarter of its resolution:
     # 0.1-0.2 s less, its texture correlation within 0.001 (at full resolution,
     # 1.5 MP, that cost 0.002).
     middle = 2 if window.k < 1 and max(a.shape) > FULL_FLOW_SIDE else 1
-    field_job = on_own_thread(motion_field, a, b, 3, measured, wanted, middle)
+    field_job = on_own_thread(motion_field, a, b, 3, measured, seeded.result, middle)
     try:
-        motion, seeds = moved_seeds(a, b, MIN_WARP_PX * window.k, window.sigma(DETECT_SIGMA_FRACTION), blur,
-                                    measured)
+        _, seeds = moved_seeds(a, b, MIN_WARP_PX * window.k, window.sigma(DETECT_SIGMA_FRACTION), blur,
+                               measured)
         seeds &= _eroded(covered, 3 * sigma)
-        found.append(bool(seeds.any()))
-    finally:
-        seeded.set()  # never left waiting, whatever failed
-    if not found[0]:
+    except BaseException:
+        seeded.set_result(False)  # the field is never left waiting
+        raise
+    seeded.set_result(bool(seeds.any()))
+    if not seeded.result():
         return None
     d = field_job.result()
     # The region grows from the seeds over the measured field, not the

@@ -129,15 +129,18 @@ def fit_smooth_field(flow: np.ndarray, image: np.ndarray, weight: np.ndarray,
         # Conjugate gradients remove a smooth error slowest: start from the same
         # fit on half the nodes a side (a 2x spacing makes the bending 16x
         # dearer per node, hence the stiffness / 16): 40 % fewer steps.
-        ch, cw = gh // 2, gw // 2
-        coarse = _solve(terms, (ch, cw), stiffness / 64.0, zero_border, None)
-        start = np.concatenate([cv2.resize(coarse[i * ch * cw:(i + 1) * ch * cw].reshape(ch, cw), (gw, gh),
-                                           interpolation=cv2.INTER_LINEAR).ravel() for i in range(2)])
-    nodes = _solve(terms, (gh, gw), stiffness, zero_border, start)
-    nodes = nodes.astype(np.float32)
-    n = gh * gw
-    return np.dstack([cv2.resize(nodes[i * n:(i + 1) * n].reshape(gh, gw), (w, h),
-                                 interpolation=cv2.INTER_CUBIC) for i in range(2)])
+        coarse_shape = (gh // 2, gw // 2)
+        coarse = _solve(terms, coarse_shape, stiffness / 16.0, zero_border, None)
+        start = np.concatenate([cv2.resize(p, (gw, gh), interpolation=cv2.INTER_LINEAR).ravel()
+                                for p in _planes(coarse, coarse_shape)])
+    nodes = _solve(terms, (gh, gw), stiffness, zero_border, start).astype(np.float32)
+    return np.dstack([cv2.resize(p, (w, h), interpolation=cv2.INTER_CUBIC) for p in _planes(nodes, (gh, gw))])
+
+
+def _planes(nodes: np.ndarray, nodes_shape: tuple[int, int]) -> list[np.ndarray]:
+    """The x and y node values of a solve (one block after the other) as two grids of ``nodes_shape``."""
+    n = nodes_shape[0] * nodes_shape[1]
+    return [nodes[i * n:(i + 1) * n].reshape(nodes_shape) for i in range(2)]
 
 
 def _solve(terms: tuple, nodes_shape: tuple[int, int], stiffness: float, zero_border: bool,
