@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from processing.command_files import CommandFiles
-from processing.image_io import (DEFAULT_MAX_PIXELS, ImageReadError, ImageWriteError, encode_image, output_format,
-                                 read_image, read_mask)
+from processing.image_io import (DEFAULT_MAX_PIXELS, RAW_READABLE, ImageReadError, ImageWriteError, encode_image,
+                                 output_format, read_image, read_mask)
 from processing.landmarks import FaceModelError
 from processing.settings import (METHOD_LABELS, METHODS, SECTIONS, MaskSettings, Preset, SettingsError,
                                  number_text)
@@ -175,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("restore", help="restore texture onto an AI-retouched image",
                        description="Restore skin texture onto RETOUCHED using ORIGINAL.")
-    p.add_argument("original", help="the photo before AI retouching")
+    p.add_argument("original", help=f"the photo before AI retouching: a developed file or the camera's RAW file "
+                                    f"({RAW_READABLE}), developed here in a fixed way")
     p.add_argument("retouched", help="the AI-retouched photo (the base; keeps its size and format)")
     p.add_argument("-o", "--output", required=True,
                    help="output file (.jpg, .png, .tif, .webp or .heic; a HEIC result takes tens of seconds to encode; "
@@ -221,7 +222,8 @@ def _add_batch_parser(sub) -> None:
         description="Pair ORIGINALS and RETOUCHED by file name, restore the skin texture of each pair "
                     "into OUT_DIR (format, depth, ICC and EXIF of the retouched file), and write "
                     "report.csv, report.json and contact_sheet.png there.")
-    p.add_argument("originals", help="folder of the photos before AI retouching")
+    p.add_argument("originals", help="folder of the photos before AI retouching (developed files or camera RAW "
+                                     "files; a RAW beside a JPEG of the same name is the one used)")
     p.add_argument("retouched", help="folder of the AI-retouched photos (may be the originals folder with --suffix)")
     p.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
                    help="folder for the results and the report (created if missing; never an input folder)")

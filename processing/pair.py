@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from processing.image_io import DEFAULT_MAX_PIXELS, LoadedImage, match_layout, read_image, read_mask
+from processing.image_io import (DEFAULT_MAX_PIXELS, LoadedImage, match_layout, raw_kind, raw_pixels, read_image,
+                                 read_mask)
 from processing.settings import Preset
 
 
@@ -175,16 +177,17 @@ def _as_mask(mask: np.ndarray, shape) -> np.ndarray:
     return mask_to_float(mask)
 
 
-def _decode(source, max_pixels: int) -> LoadedImage:
-    """A photo from a path, (name, bytes), bytes, a LoadedImage or an array."""
+def _decode(source, max_pixels: int, allow_raw: bool = False) -> LoadedImage:
+    """A photo from a path, (name, bytes), bytes, a LoadedImage or an array;
+    ``allow_raw`` for the original, which may be a camera RAW file."""
     if isinstance(source, LoadedImage):
         return source
     if isinstance(source, np.ndarray):
         return LoadedImage(pixels=source)
     if isinstance(source, tuple):
         name, data = source
-        return read_image(data, name=name, max_pixels=max_pixels)
-    return read_image(source, max_pixels=max_pixels)
+        return read_image(data, name=name, max_pixels=max_pixels, allow_raw=allow_raw)
+    return read_image(source, max_pixels=max_pixels, allow_raw=allow_raw)
 
 
 def _is_file(spec) -> bool:
@@ -205,16 +208,29 @@ def _header_pixels(source) -> int | None:
         return 0
     try:
         if isinstance(source, tuple):
-            source = source[1]
-        if isinstance(source, (bytes, bytearray, memoryview)):
+            name, source = source
+        else:
+            name = str(source) if isinstance(source, (str, Path)) else ""
+        in_memory = isinstance(source, (bytes, bytearray, memoryview))
+        if raw_kind(bytes(source[:65536]) if in_memory else _head(source), name):
+            # A RAW's first picture may be a thumbnail: the sensor's size is in its own header.
+            return raw_pixels(source)
+        if in_memory:
             import io
 
             source = io.BytesIO(source)
-        with Image.open(source) as im:
-            w, h = im.size
+        with warnings.catch_warnings():  # a truncated file is reported by read_image, not here
+            warnings.simplefilter("ignore")
+            with Image.open(source) as im:
+                w, h = im.size
         return w * h
     except Exception:  # unreadable here: read_image says why, one file at a time
         return None
+
+
+def _head(path, n: int = 65536) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(n)
 
 
 def _same_file(a, b) -> bool:
@@ -316,12 +332,13 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         threaded = _side_by_side(sources) if len(sources) > 1 else faces_wanted
         if threaded:
             with ThreadPoolExecutor(max_workers=len(sources)) as pool:
-                jobs = {name: pool.submit(_decode, src, max_pixels) for name, src in sources.items()}
+                jobs = {name: pool.submit(_decode, src, max_pixels, name == "original")
+                        for name, src in sources.items()}
                 if faces_wanted:
                     _load_face_model()
                 loaded = {name: job.result() for name, job in jobs.items()}
         else:
-            loaded = {name: _decode(src, max_pixels) for name, src in sources.items()}
+            loaded = {name: _decode(src, max_pixels, name == "original") for name, src in sources.items()}
         if same:
             loaded["original"] = loaded["retouched"]
     else:
@@ -355,7 +372,7 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
     lap("mask")
 
     if wants_original:
-        orig = loaded["original"] if parallel_decode else ai if same else _decode(original, max_pixels)
+        orig = loaded["original"] if parallel_decode else ai if same else _decode(original, max_pixels, True)
         del loaded
         lap("read")
         pair.original_name, pair.original_notes = orig.name, list(orig.notes)

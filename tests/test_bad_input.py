@@ -568,6 +568,67 @@ def _strict_json(text):
     return json.loads(text, parse_constant=refuse)
 
 
+def dng_of(d, name="IMG_0001.dng"):
+    from raw_files import write_dng
+
+    return write_dng(d / name, face_like())
+
+
+@case
+def raw_original_cut_short(d):
+    dng = dng_of(d)
+    data = dng.read_bytes()
+    dng.write_bytes(data[: len(data) * 2 // 3])  # a copy from the card that stopped
+    _, a = std_pair(d)
+    return ["restore", dng, a, "-o", d / "out.png"], ("error", "is a damaged or incomplete DNG file")
+
+
+@case
+def raw_original_without_its_first_directory(d):
+    dng = dng_of(d)
+    dng.write_bytes(dng.read_bytes()[:100])
+    _, a = std_pair(d)
+    return ["restore", dng, a, "-o", d / "out.png"], ("error", "is a damaged or incomplete DNG file")
+
+
+@case
+def raw_original_over_the_pixel_limit(d):
+    dng = dng_of(d)  # 128 x 96: 0.012 MP
+    _, a = std_pair(d)
+    return ["restore", dng, a, "-o", d / "out.png", "--max-pixels", "0.01"], ("error", "over the limit")
+
+
+@case
+def text_file_named_like_a_raw(d):
+    fake = d / "IMG_0001.CR3"
+    fake.write_text("camera settings: ISO 100, 1/250 s\n")
+    _, a = std_pair(d)
+    return ["restore", fake, a, "-o", d / "out.png"], ("error", "is named like a CR3 file but does not hold")
+
+
+@case
+def jpeg_named_like_a_raw(d):
+    # The bytes decide: a JPEG is read as the JPEG it is.
+    o, a = std_pair(d)
+    named = d / "o.NEF"
+    named.write_bytes(jpeg_bytes(face_like()))
+    return ["restore", named, a, "-o", d / "out.png", "--mask", "none"], ok()
+
+
+@case
+def raw_as_the_retouched_photo(d):
+    o, _ = std_pair(d)
+    dng = dng_of(d)
+    return ["restore", o, dng, "-o", d / "out.png"], ("error", "takes RAW files only as the original")
+
+
+@case
+def raw_as_the_mask(d):
+    o, a = std_pair(d)
+    dng = dng_of(d)
+    return ["restore", o, a, "-o", d / "out.png", "--mask", dng], ("error", "takes RAW files only as the original")
+
+
 @case
 def metrics_of_a_2x2_image(d):
     tiny = save(d / "t.png", face_like()[:2, :2])

@@ -192,7 +192,7 @@ def _zip_photos(zf: zipfile.ZipFile) -> list[tuple[str, zipfile.ZipInfo]]:
         parts = [p for p in info.filename.replace("\\", "/").split("/") if p]
         if not parts or "__MACOSX" in parts or any(p.startswith(".") for p in parts):
             continue
-        if is_image_name(parts[-1]):
+        if is_image_name(parts[-1], raw=True):  # originals may be RAW; pairing sorts them out
             out.append(("/".join(parts), info))
     return out
 
@@ -228,7 +228,7 @@ def expand_upload(name: str, source: Source, dest: Path,
     """
     fh = _open_source(source)
     if not name.lower().endswith(".zip"):
-        if not is_image_name(name):
+        if not is_image_name(name, raw=True):
             return [], 0
         target = dest / f"0{Path(Path(name).name).suffix.lower()}"
         return [(Path(name).name, target)], _copy(fh, target, budget, name)

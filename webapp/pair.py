@@ -412,8 +412,14 @@ def pair_bytes(uploads: Uploads) -> int:
     float32 mask at full size, bytes (0 when a header cannot be read)."""
     from PIL import Image
 
+    from processing.image_io import raw_kind, raw_pixels
+
     total = 0
-    for _, data in (uploads.original, uploads.ai):
+    for (name, data), may_be_raw in ((uploads.original, True), (uploads.ai, False)):
+        if may_be_raw and raw_kind(data, name):
+            # Its first picture may be a thumbnail: the sensor's size, developed to 16-bit RGB.
+            total += (raw_pixels(data) or 0) * 3 * 2
+            continue
         try:
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size

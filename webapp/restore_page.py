@@ -22,7 +22,7 @@ import streamlit as st
 
 from processing.comparison import comparison_sheet, spot_window
 from processing.dtypes import to_uint8
-from processing.image_io import FORMAT_SUFFIX, READABLE, SUFFIX_FORMAT, encode_image
+from processing.image_io import FORMAT_SUFFIX, RAW_READABLE, RAW_SUFFIX_KIND, READABLE, SUFFIX_FORMAT, encode_image
 from processing.loupe import restored_window
 from processing.pipeline import apply, plan
 from processing.settings import FreqSepSettings, GraftSettings, MatchSettings, at_scale
@@ -32,6 +32,8 @@ from webapp import pair as pairs
 from webapp.batch_uploads import remove_stale_batch_folders_once
 
 IMAGE_TYPES = sorted(suffix.lstrip(".") for suffix in SUFFIX_FORMAT)  # what the library reads
+#: The original may also be the camera's RAW file (developed by the library, LibRaw).
+ORIGINAL_TYPES = sorted(IMAGE_TYPES + [suffix.lstrip(".") for suffix in RAW_SUFFIX_KIND])
 #: Session-state hook for tests (AppTest cannot upload files):
 #: {"original": (name, bytes), "ai": (name, bytes), "preset": bytes}.
 TEST_UPLOADS = "_test_uploads"
@@ -58,8 +60,8 @@ STAGES = {"read": "Reading the photos...", "faces": "Finding faces...",
           "align": "Aligning the original to the retouched image...", "plan": "Analysing the texture..."}
 
 
-def _upload(label: str, key: str, help_text: str):
-    f = st.file_uploader(label, type=IMAGE_TYPES, key=key, help=help_text)
+def _upload(label: str, key: str, help_text: str, types=IMAGE_TYPES):
+    f = st.file_uploader(label, type=types, key=key, help=help_text)
     return None if f is None else (f.name, f.getvalue())
 
 
@@ -78,9 +80,11 @@ def sidebar():
     with st.sidebar:
         st.header("Your photos")
         st.caption("Kept in memory for this session only, never written to disk. "
-                   f"{READABLE}, 8 or 16 bit.")
+                   f"{READABLE}, 8 or 16 bit; the original may also be the camera's RAW file "
+                   f"({RAW_READABLE}).")
         original = _upload("Original (before retouching)", "up_original",
-                           "The unretouched photo, straight from the raw converter.")
+                           "The unretouched photo: the camera's RAW file, which holds the texture before any "
+                           "export sharpening or noise reduction, or a developed export.", ORIGINAL_TYPES)
         ai = _upload("AI-retouched version", "up_ai",
                      "The same photo after Neural Filters, Evoto or any other AI skin smoothing.")
         align_slot = st.container()  # drawn after the preset is read: a preset sets it

@@ -14,20 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from processing.image_io import SUFFIX_FORMAT
+from processing.image_io import RAW_SUFFIX_KIND, SUFFIX_FORMAT
 
 
 class BatchError(Exception):
     """The whole batch cannot start; the message is one sentence for the user."""
 
 
-def is_image_name(name: str) -> bool:
+def is_image_name(name: str, raw: bool = False) -> bool:
     """Whether a file name is a supported, visible image.
 
     Parameters
     ----------
     name : str
         A file name or path.
+    raw : bool
+        Camera RAW files count too (originals may be RAW; retouched files never are).
 
     Returns
     -------
@@ -36,7 +38,13 @@ def is_image_name(name: str) -> bool:
         extensions.
     """
     base = Path(name).name
-    return not base.startswith(".") and Path(base).suffix.lower() in SUFFIX_FORMAT
+    suffix = Path(base).suffix.lower()
+    return not base.startswith(".") and (suffix in SUFFIX_FORMAT or (raw and suffix in RAW_SUFFIX_KIND))
+
+
+def is_raw_name(name: str) -> bool:
+    """Whether a file name is a camera RAW file's (by its extension)."""
+    return Path(name).suffix.lower() in RAW_SUFFIX_KIND
 
 
 def name_key(name: str, suffix: str = "") -> str:
@@ -83,10 +91,14 @@ def pair_names(original_names: Iterable[str], retouched_names: Iterable[str],
                suffix: str = "") -> Pairing:
     """Pair file names by stem, case-insensitively, any supported extension.
 
+    Originals may be camera RAW files. A camera shooting RAW + JPEG leaves
+    both under one stem (IMG_0001.CR3, IMG_0001.JPG): the RAW is the original
+    then, since it holds the texture before any in-camera noise reduction.
+
     Parameters
     ----------
     original_names, retouched_names : iterable of str
-        File names; non-image names are ignored.
+        File names; non-image names (and RAW files among the retouched) are ignored.
     suffix : str
         Removed from the end of retouched stems before matching (e.g.
         ``"_retouched"``); names without it match by their plain stem.
@@ -95,15 +107,19 @@ def pair_names(original_names: Iterable[str], retouched_names: Iterable[str],
     -------
     Pairing
     """
-    def group(names, sfx):
+    def group(names, sfx, raw):
         out: dict[str, list[str]] = {}
         for n in names:
-            if is_image_name(n):
+            if is_image_name(n, raw):
                 out.setdefault(name_key(n, sfx), []).append(n)
         return out
 
-    originals = group(original_names, "")
-    retouched = group(retouched_names, suffix)
+    originals = group(original_names, "", raw=True)
+    for key, names in originals.items():
+        raws = [n for n in names if is_raw_name(n)]
+        if len(names) > 1 and len(raws) == 1:
+            originals[key] = raws
+    retouched = group(retouched_names, suffix, raw=False)
     result = Pairing()
     for key in sorted(retouched, key=lambda k: sorted(retouched[k])[0].lower()):
         rets = sorted(retouched[key])
@@ -124,9 +140,9 @@ def pair_names(original_names: Iterable[str], retouched_names: Iterable[str],
     return result
 
 
-def _list_images(folder: Path) -> list[str]:
+def _list_images(folder: Path, raw: bool = False) -> list[str]:
     try:
-        return sorted(p.name for p in folder.iterdir() if p.is_file() and is_image_name(p.name))
+        return sorted(p.name for p in folder.iterdir() if p.is_file() and is_image_name(p.name, raw))
     except OSError as exc:
         raise BatchError(f"The folder {folder} cannot be read ({exc.strerror}).") from None
 
@@ -239,9 +255,9 @@ def plan_batch(originals_dir, retouched_dir, out_dir, suffix: str = "", masks_di
         raise BatchError("The originals and the retouched files are in the same folder: give "
                          "the retouched files' name ending with --suffix (e.g. --suffix _retouched).")
     check_out_dir(out_dir, [odir, rdir, mdir], create=False)
-    onames, rnames = _list_images(odir), _list_images(rdir)
+    onames, rnames = _list_images(odir, raw=True), _list_images(rdir)
     if odir.resolve() == rdir.resolve():
-        rnames = [n for n in onames if Path(n).stem.lower().endswith(suffix.lower())]
+        rnames = [n for n in onames if Path(n).stem.lower().endswith(suffix.lower()) and not is_raw_name(n)]
         onames = [n for n in onames if n not in rnames]
     pairing = pair_names(onames, rnames, suffix)
     masks = {}

@@ -89,6 +89,9 @@ def _worker_init(threads: int, quiet: bool, parent: tuple[int, object] | None = 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
         os.close(devnull)
+    # LibRaw develops RAW originals with OpenMP, which reads this once, at rawpy's
+    # first import (in the first pair): the batch's workers already fill the cores.
+    os.environ["OMP_NUM_THREADS"] = str(max(1, threads))
     import cv2
 
     from processing.memory import reuse_freed_memory

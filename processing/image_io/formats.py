@@ -38,6 +38,14 @@ class ImageWriteError(OSError):
     """An output cannot be written; the message says what is wrong and what to do."""
 
 
+def check_pixel_limit(name: str, width: int, height: int, max_pixels: int) -> None:
+    """Refuse a picture over ``max_pixels`` (a decompression bomb, or a setting), before decoding it."""
+    if width * height > max_pixels:
+        raise ImageReadError(
+            f"{name} has {width * height / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP: "
+            "downscale it or raise the pixel limit.")
+
+
 @dataclass
 class LoadedImage:
     """A decoded photograph with what must be carried to the output.

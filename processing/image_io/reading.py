@@ -1,5 +1,6 @@
 """Decoding photographs: OpenCV, tifffile, pillow-heif or Pillow, whichever keeps
-the pixels intact; EXIF orientation applied, ICC profile and EXIF kept, alpha set aside."""
+the pixels intact; EXIF orientation applied, ICC profile and EXIF kept, alpha set aside.
+Camera RAW originals are developed by :mod:`.raw` (LibRaw)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from processing.filters import largest_channel
 from processing.image_io.formats import (DEFAULT_MAX_PIXELS, EXIF_ORIENTATION, FORMAT_SUFFIX, READABLE,
                                          ImageReadError, LoadedImage, display_name)
+from processing.image_io.formats import check_pixel_limit as _check_pixel_limit
+from processing.image_io.raw import RAW_READABLE, decode_raw, raw_kind
 
 # We enforce our own pixel limit (a setting) and want a clear sentence, not
 # Pillow's DecompressionBombError.
@@ -24,7 +27,7 @@ ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 def read_image(source, name: str | None = None,
-               max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+               max_pixels: int = DEFAULT_MAX_PIXELS, allow_raw: bool = False) -> LoadedImage:
     """Decode a photograph from a path or bytes.
 
     Parameters
@@ -34,6 +37,9 @@ def read_image(source, name: str | None = None,
         Name used in messages (defaults to the file name).
     max_pixels : int
         Refuse images with more pixels than this (decompression bombs).
+    allow_raw : bool
+        Develop a camera RAW file (:mod:`.raw`); False refuses one with a
+        sentence saying where it belongs: RAW files are only ever originals.
 
     Returns
     -------
@@ -65,7 +71,14 @@ def read_image(source, name: str | None = None,
         # matters becomes an error or a note, the rest must not reach stderr.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return _decode(data, name, max_pixels)
+            kind = raw_kind(data, name)
+            if kind is None:
+                return _decode(data, name, max_pixels, allow_raw)
+            if not allow_raw:
+                raise ImageReadError(
+                    f"{name} is a camera RAW file ({kind}); Retexture takes RAW files only as the original: "
+                    "give the developed, AI-retouched export (JPEG, PNG, TIFF...) here.")
+            return decode_raw(data, name, kind, max_pixels)
     except ImageReadError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, cv2.error, MemoryError) as exc:
@@ -75,13 +88,6 @@ def read_image(source, name: str | None = None,
 def _short(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:120]
-
-
-def _check_pixel_limit(name: str, width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise ImageReadError(
-            f"{name} has {width * height / 1e6:.0f} MP, over the limit of {max_pixels / 1e6:.0f} MP: "
-            "downscale it or raise the pixel limit.")
 
 
 def _frames_notes(name: str, n_frames: int) -> list[str]:
@@ -100,7 +106,7 @@ def _damaged(name: str, exc: Exception | str | None = None) -> ImageReadError:
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic TIFF and BigTIFF
 
 
-def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
+def _decode(data: bytes, name: str, max_pixels: int, allow_raw: bool = False) -> LoadedImage:
     if _is_heif(data):
         return _decode_heif(data, name, max_pixels)
     is_tiff = data[:4] in _TIFF_MAGIC
@@ -114,7 +120,8 @@ def _decode(data: bytes, name: str, max_pixels: int) -> LoadedImage:
         if is_tiff:
             # TIFFs Pillow cannot open (float or 16-bit RGB): tifffile reads them.
             return _decode_tiff_only(data, name, max_pixels)
-        raise ImageReadError(f"{name} is not an image Retexture can read: use {READABLE}.") from None
+        readable = f"{READABLE} or a camera RAW file ({RAW_READABLE})" if allow_raw else READABLE
+        raise ImageReadError(f"{name} is not an image Retexture can read: use {readable}.") from None
     fmt = im.format or ""
     if fmt == "MPO":  # multi-picture JPEG from some cameras: the first frame is a JPEG
         fmt = "JPEG"
@@ -493,6 +500,10 @@ def match_layout(pixels: np.ndarray, like: np.ndarray) -> np.ndarray:
         pixels = from_float(luminance(to_float(pixels)), pixels.dtype)
     elif like.ndim == 3 and pixels.ndim == 2:
         pixels = np.repeat(pixels[..., None], like.shape[2], axis=2)
+    if pixels.dtype == np.uint16 and like.dtype == np.uint8:
+        # A 16-bit original (a developed RAW) with an 8-bit export: round(x / 257)
+        # directly, the same bytes as through float32 without its two 24 MP copies.
+        return cv2.convertScaleAbs(pixels, alpha=1.0 / 257.0)
     if pixels.dtype != like.dtype:
         pixels = from_float(to_float(pixels), like.dtype)
     return pixels

@@ -545,3 +545,30 @@ def test_the_picture_is_the_largest_thing_and_nothing_overlaps(browser, app_url,
             assert side["x"] + side["width"] <= pic["x"] + 1
     finally:
         context.close()
+
+
+def test_a_camera_raw_original_is_developed_and_restores(page, tmp_path):
+    """A DNG held on its side as the original, an 8-bit PNG export as the retouched photo."""
+    from processing.demo import demo_pair
+    from tests.raw_files import write_dng
+
+    original, ai = (cv2.resize(np.asarray(x), (512, 512), interpolation=cv2.INTER_AREA) for x in demo_pair())
+    dng = write_dng(tmp_path / "IMG_0042.dng", original, orientation=6)
+    ai_path = tmp_path / "IMG_0042_ai.png"
+    cv2.imwrite(str(ai_path), cv2.cvtColor(ai, cv2.COLOR_RGB2BGR))
+    upload_pair(page, dng, ai_path)
+    wait_for_page_to_settle(page)
+    open_step(page, "Ready:")  # the status line opens on what was done with the files
+    page.get_by_text(re.compile("original: DNG, 512 x 512, camera white balance")).first.wait_for()
+    shot(page, "22_raw_original")
+    assert_no_exception(page)
+    assert page.get_by_text("IMG_0042.dng").count() >= 1
+    # Developed upright and on the export's grid: the loupe's original crop is the
+    # picture's, not a gray mosaic or a quarter turn of it.
+    crops = loupe(page)
+    x, y = loupe_centre(page)
+    want = original[y - 128:y + 128, x - 128:x + 128].astype(np.float32)
+    got = crops["Original"].astype(np.float32)
+    assert got.shape == want.shape
+    assert np.abs(cv2.GaussianBlur(got, (0, 0), 1.0) - cv2.GaussianBlur(want, (0, 0), 1.0)).mean() < 2.0
+    assert np.abs(got[..., 0] - got[..., 2]).mean() > 5  # in colour

@@ -20,11 +20,14 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from processing.batch import CONTACT_SHEET, BatchError, pair_names  # noqa: E402
+from processing.image_io import RAW_READABLE, RAW_SUFFIX_KIND  # noqa: E402
 from processing.settings import Preset, SettingsError  # noqa: E402
 from webapp.batch_uploads import (UploadFolder, remove_stale_batch_folders_once,  # noqa: E402
                                    run_batch_on_uploads, split_uploads)
 
 TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp", "zip"]
+#: Originals may be the camera's RAW files too.
+ORIGINAL_TYPES = TYPES + sorted(suffix.lstrip(".") for suffix in RAW_SUFFIX_KIND)
 RESULT = "_batch_result"
 UPLOADS = "_batch_uploads"
 
@@ -101,8 +104,10 @@ st.caption("Restore many photos at once: upload the originals and their AI-retou
 
 left, right = st.columns(2)
 with left:
-    up_o = st.file_uploader("Originals (images or a zip)", type=TYPES, accept_multiple_files=True,
-                            key="batch_originals", help="The photos before AI retouching.")
+    up_o = st.file_uploader("Originals (images or a zip)", type=ORIGINAL_TYPES, accept_multiple_files=True,
+                            key="batch_originals",
+                            help="The photos before AI retouching: developed files or the camera's RAW files "
+                                 f"({RAW_READABLE}), which pair with the exports by name.")
 with right:
     up_r = st.file_uploader("AI-retouched (images or a zip)", type=TYPES, accept_multiple_files=True,
                             key="batch_retouched",
