@@ -55,6 +55,8 @@ class PreparedPair:
     original_notes : list of str
         Sentences about the original's file worth telling the user (the
         retouched file's are ``retouched.notes``; :attr:`notes` has both).
+    original_noise : float or None
+        A camera RAW original's sensor noise in flat areas, 8-bit levels (None otherwise).
     stage_seconds : dict
         Wall time of each stage ('read', 'mask', 'align'), s.
     """
@@ -70,6 +72,7 @@ class PreparedPair:
     alignment: object | None = None
     original_name: str = "original"
     original_notes: list[str] = field(default_factory=list)
+    original_noise: float | None = None
     stage_seconds: dict = field(default_factory=dict)
 
     @property
@@ -376,6 +379,7 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
         del loaded
         lap("read")
         pair.original_name, pair.original_notes = orig.name, list(orig.notes)
+        pair.original_noise = orig.sensor_noise
         pair.original = early.original if early is not None else match_layout(orig.pixels, ai.pixels)
         del orig
         if preset.align:

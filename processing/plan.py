@@ -85,9 +85,10 @@ class RestorePlan:
         return int(cv2.connectedComponents(kept)[0] - 1)
 
     def summary(self) -> str | None:
-        """One sentence on what the plan decided (match mode), or None."""
+        """What the plan decided (match mode) and how a RAW original's noise is treated, or None."""
+        noise = self.noise_note()
         if not isinstance(self.settings, MatchSettings):
-            return None
+            return noise
         if self.match is None:
             return "The mask is empty: the retouched image is written unchanged."
         if self.settings.cutoff == 0:
@@ -96,7 +97,15 @@ class RestorePlan:
             how = f"set; automatic would be {self.match.auto_cutoff:.1f} px"
         return (f"Match: cut-off {self.match.cutoff:.1f} px ({how})"
                 + ("; removed blemishes kept clean, with texture from the skin beside them."
-                   if self.match.spots is not None else "."))
+                   if self.match.spots is not None else ".") + (f" {noise}" if noise else ""))
+
+    def noise_note(self) -> str | None:
+        """How a camera RAW original's sensor noise is treated, or None for a developed original."""
+        if self.pair.original_noise is None or isinstance(self.settings, SyntheticSettings):
+            return None
+        from processing.image_io.raw import describe_noise
+
+        return describe_noise(self.pair.original_noise)
 
 
 def plan(pair: PreparedPair, settings: Section | Preset) -> RestorePlan:

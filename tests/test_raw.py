@@ -131,13 +131,26 @@ def test_sensor_noise_is_the_noise_of_flat_areas(sigma):
     assert sensor_noise(rgb) == pytest.approx(estimate_sigma(luma[256:, 256:]), rel=0.1)
 
 
-def test_noise_raises_the_noise_estimate_and_says_how_it_is_treated(tmp_path):
+def test_sensor_noise_is_measured_and_the_plan_says_how_it_is_treated(tmp_path):
+    from processing.pipeline import plan, prepare_pair
+    from processing.settings import Preset
+
     flat = np.full((256, 256, 3), 118, np.uint8)
     quiet = read_image(write_dng(tmp_path / "quiet.dng", flat), allow_raw=True)
-    noisy = read_image(write_dng(tmp_path / "noisy.dng", flat, noise=60), allow_raw=True)
-    assert "too faint to show" in quiet.notes[0]
-    assert "kept as the photo's grain" in noisy.notes[0] or "comes back with the texture" in noisy.notes[0]
-    assert sensor_noise(noisy.pixels) > sensor_noise(quiet.pixels) + 0.5
+    noisy = read_image(write_dng(tmp_path / "noisy.dng", flat, noise=150), allow_raw=True)
+    assert quiet.sensor_noise < 0.5 < 1.0 < noisy.sensor_noise
+    assert read_image(cv2.imencode(".png", flat)[1].tobytes()).sensor_noise is None
+
+    def plan_message(original, method="match"):
+        ai = cv2.GaussianBlur(flat, (0, 0), 2)
+        return plan(prepare_pair(original, ai, "none", Preset(method=method, align=False)),
+                    Preset(method=method)).summary() or ""
+    assert "too faint to show" in plan_message(tmp_path / "quiet.dng")
+    assert f"sensor noise ({noisy.sensor_noise:.1f} levels in flat areas) comes back" in \
+        plan_message(tmp_path / "noisy.dng")
+    assert "sensor noise" in plan_message(tmp_path / "noisy.dng", "graft")
+    assert "sensor noise" not in plan_message(tmp_path / "noisy.dng", "synthetic")  # never reads it
+    assert "sensor noise" not in plan_message(flat)
 
 
 def test_a_raw_is_refused_where_only_a_developed_picture_belongs(tmp_path):
@@ -239,3 +252,28 @@ def test_batch_restores_from_raw_originals(raw_pair, tmp_path, capsys):
     assert run_cli("restore", dng, ai_path, "-o", single).returncode == 0
     # The batch's result is the single restore's, byte for byte.
     assert (tmp_path / "out" / ai_path.name).read_bytes() == single.read_bytes()
+    import json
+
+    record, = json.loads((tmp_path / "out" / "report.json").read_text())["images"]
+    notes = " ".join(record["notes"])
+    assert "original: DNG, 1500 x 1000" in notes and "sensor noise" in notes
+
+
+def test_the_web_batch_takes_raw_originals_from_uploads_and_zips(tmp_path):
+    import io
+    import zipfile
+
+    from webapp import batch_uploads
+
+    dest = tmp_path / "up"
+    dest.mkdir()
+    files, _ = batch_uploads.expand_upload("IMG_0001.CR3", b"raw bytes", dest)
+    assert [name for name, _ in files] == ["IMG_0001.CR3"]
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as zf:
+        zf.writestr("originals/IMG_0002.NEF", b"raw")
+        zf.writestr("originals/IMG_0002.JPG", b"jpeg")
+        zf.writestr("originals/notes.txt", b"text")
+    (tmp_path / "zip").mkdir()
+    files, _ = batch_uploads.expand_upload("shoot.zip", packed.getvalue(), tmp_path / "zip")
+    assert sorted(name for name, _ in files) == ["originals/IMG_0002.JPG", "originals/IMG_0002.NEF"]

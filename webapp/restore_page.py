@@ -612,7 +612,8 @@ def main():
         return
     found = _found_text(pair, settings, full_plan)
     st.session_state[SAID] = {uploads.key: found}
-    status.done(found, details)
+    noise = full_plan.noise_note()
+    status.done(found, details + ([display.plain(noise)] if noise else []))
     display_restored = display.to_display(restored_small)
     with picture_slot:
         picture_section(pair, display_restored, settings, small_plan)

@@ -338,7 +338,12 @@ def restore_one_pair(job: PairJob, preset: Preset, thumb_dir: str | None, rec: d
     if pair.alignment is not None:
         rec["alignment"] = pair.alignment.to_dict()
 
-    result = apply(plan(pair, preset))
+    restore_plan = plan(pair, preset)
+    noise = restore_plan.noise_note()
+    if noise:
+        rec["notes"].append(noise)
+    result = apply(restore_plan)
+    del restore_plan
     lap("restore")
     ai = pair.retouched
     fmt = ai.format

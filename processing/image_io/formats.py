@@ -65,6 +65,9 @@ class LoadedImage:
         Sentences worth telling the user (first frame used, CMYK converted...).
     name : str
         File name, for messages.
+    sensor_noise : float or None
+        A camera RAW's luminance noise in flat areas, 8-bit levels (None for
+        developed pictures, whose noise an export may already have reduced).
     """
 
     pixels: np.ndarray
@@ -74,6 +77,7 @@ class LoadedImage:
     exif: bytes | None = None
     notes: list[str] = field(default_factory=list)
     name: str = "image"
+    sensor_noise: float | None = None
 
     @property
     def bit_depth(self) -> int:

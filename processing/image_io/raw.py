@@ -194,8 +194,8 @@ def decode_raw(data: bytes, name: str, kind: str, max_pixels: int) -> LoadedImag
     height, width = rgb.shape[:2]
     wb = "camera white balance" if has_camera_wb else "daylight white balance (the file holds no camera one)"
     note = (f"original: {kind}, {width} x {height}, {wb}, developed by LibRaw "
-            f"(PPG, sRGB, 16 bit, no auto-brightening); {describe_noise(sensor_noise(rgb))}.")
-    return LoadedImage(np.ascontiguousarray(rgb), None, kind, None, None, [note], name)
+            "(PPG, sRGB, 16 bit, no auto-brightening, colour noise smoothed).")
+    return LoadedImage(np.ascontiguousarray(rgb), None, kind, None, None, [note], name, sensor_noise(rgb))
 
 
 def _looks_like_kind(data: bytes, kind: str) -> bool:
@@ -305,12 +305,22 @@ def sensor_noise(rgb: np.ndarray) -> float:
     return float(np.percentile(sigmas, 25))
 
 
+#: Sensor noise (8-bit levels) below which it does not show, and above which it
+#: shows as grain of its own on skin.
+FAINT_NOISE, VISIBLE_NOISE = 0.5, 2.0
+
+
 def describe_noise(sigma: float) -> str:
-    """How the sensor noise is treated, in one clause for the user."""
-    if sigma < 0.5:
-        return f"sensor noise {sigma:.1f} levels, too faint to show"
-    if sigma <= 2.0:
-        return (f"sensor noise {sigma:.1f} levels in flat areas, kept as the photo's grain "
-                "(colour noise smoothed)")
-    return (f"sensor noise {sigma:.1f} levels in flat areas comes back with the texture (colour noise "
-            "smoothed): lower the strength, or develop the RAW with noise reduction")
+    """How a RAW original's sensor noise is treated, in one sentence for the plan message.
+
+    The noise is kept: in a single picture it cannot be told from pores (both
+    are fine, noise-like texture), so taking it out would take pores with it.
+    Its colour part was smoothed in the development.
+    """
+    if sigma < FAINT_NOISE:
+        return f"The RAW's sensor noise ({sigma:.1f} levels in flat areas) is too faint to show."
+    if sigma <= VISIBLE_NOISE:
+        return (f"The RAW's sensor noise ({sigma:.1f} levels in flat areas) comes back with the texture "
+                "as the photo's grain; its colour noise was smoothed.")
+    return (f"The RAW's sensor noise ({sigma:.1f} levels in flat areas) comes back with the texture and "
+            "will show as grain: lower the strength, or export the original with noise reduction.")
