@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("metrics", help="texture ratios of the AI image and a result, as JSON",
                        description="Band energies of RETOUCHED and RESTORED relative to ORIGINAL, as JSON.")
-    p.add_argument("original", help="the photo before AI retouching")
+    p.add_argument("original", help="the photo before AI retouching (a developed file or the camera's RAW file)")
     p.add_argument("retouched", help="the AI-retouched photo")
     p.add_argument("restored", help="the restored photo")
     p.add_argument("--mask", help="mask image (default: whole image)")
@@ -306,7 +306,7 @@ def cmd_metrics(args) -> int:
     from processing.image_io import match_layout
     from processing.metrics import texture_report
 
-    images = [read_image(p) for p in (args.original, args.retouched, args.restored)]
+    images = [read_image(args.original, allow_raw=True), read_image(args.retouched), read_image(args.restored)]
     shapes = {im.pixels.shape[:2] for im in images}
     if len(shapes) != 1:
         sizes = ", ".join(f"{im.size[0]}x{im.size[1]}" for im in images)

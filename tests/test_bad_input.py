@@ -630,6 +630,17 @@ def raw_as_the_mask(d):
 
 
 @case
+def metrics_of_a_raw_original(d):
+    # The original may be the RAW there too; the three must still share one grid.
+    dng = dng_of(d)
+    _, a = std_pair(d)
+
+    def check(out, stdout):
+        assert _strict_json(stdout)["bands"]["pores"]["ai_ratio"] is not None
+    return ["metrics", dng, a, a], ok(check)
+
+
+@case
 def metrics_of_a_2x2_image(d):
     tiny = save(d / "t.png", face_like()[:2, :2])
 

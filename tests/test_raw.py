@@ -277,3 +277,14 @@ def test_the_web_batch_takes_raw_originals_from_uploads_and_zips(tmp_path):
     (tmp_path / "zip").mkdir()
     files, _ = batch_uploads.expand_upload("shoot.zip", packed.getvalue(), tmp_path / "zip")
     assert sorted(name for name, _ in files) == ["originals/IMG_0002.JPG", "originals/IMG_0002.NEF"]
+
+
+@pytest.mark.parametrize("command", ["restore", "batch", "metrics"])
+def test_help_says_the_original_may_be_a_camera_raw(command, capsys):
+    with pytest.raises(SystemExit) as done:
+        cli.main([command, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "RAW file" in text
+    if command == "restore":
+        assert "DNG, CR2, CR3, NEF, ARW, RAF, ORF or RW2" in text
