@@ -53,6 +53,7 @@ def bench_decode(root: Path) -> None:
     from raw_files import write_dng
 
     from processing.image_io import read_image
+    from processing.image_io.raw import development
 
     picture, _ = make_pair(0)
     dng = write_dng(root / "IMG_decode.dng", picture)
@@ -63,10 +64,7 @@ def bench_decode(root: Path) -> None:
 
     def libraw_alone():
         with rawpy.imread(str(dng)) as raw:
-            raw.postprocess(demosaic_algorithm=rawpy.DemosaicAlgorithm.PPG, use_camera_wb=True,
-                            output_color=rawpy.ColorSpace.sRGB, output_bps=16, gamma=(2.4, 12.92),
-                            no_auto_bright=True, bright=1.0, adjust_maximum_thr=0.0,
-                            highlight_mode=rawpy.HighlightMode.Clip)
+            raw.postprocess(**development(rawpy))
 
     ours = best_of(lambda: read_image(dng, allow_raw=True))
     libraw = best_of(libraw_alone)

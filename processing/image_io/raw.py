@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import struct
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -53,7 +54,7 @@ def raw_kind(data: bytes, name: str = "") -> str | None:
     are not an image at all is reported as that RAW kind, so the sentence the
     user gets names what the file should have been.
     """
-    suffix_kind = RAW_SUFFIX_KIND.get(_suffix(name))
+    suffix_kind = RAW_SUFFIX_KIND.get(Path(name).suffix.lower())
     if data[:15] == b"FUJIFILMCCD-RAW":
         return "RAF"
     if data[:4] in (b"IIRO", b"IIRS", b"MMOR"):
@@ -79,11 +80,6 @@ def raw_kind(data: bytes, name: str = "") -> str | None:
     return None
 
 
-def _suffix(name: str) -> str:
-    dot = name.rfind(".")
-    return name[dot:].lower() if dot >= 0 else ""
-
-
 def _looks_like_picture(data: bytes) -> bool:
     """Whether the bytes start like a developed picture format (JPEG, PNG, WebP, ISO media)."""
     return (data[:3] == b"\xff\xd8\xff" or data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -106,6 +102,15 @@ def _first_directory_tags(data: bytes) -> dict[int, int] | None:
         return tags
     except struct.error:
         return None
+
+
+def development(rawpy) -> dict:
+    """LibRaw's settings of the fixed development (see the module's docstring), as
+    keyword arguments of rawpy's ``postprocess``."""
+    return dict(demosaic_algorithm=rawpy.DemosaicAlgorithm.PPG, use_camera_wb=True,
+                output_color=rawpy.ColorSpace.sRGB, output_bps=16, gamma=(2.4, 12.92),
+                no_auto_bright=True, bright=1.0, adjust_maximum_thr=0.0,
+                highlight_mode=rawpy.HighlightMode.Clip)
 
 
 def raw_pixels(source) -> int | None:
@@ -172,11 +177,7 @@ def decode_raw(data: bytes, name: str, kind: str, max_pixels: int) -> LoadedImag
             check_pixel_limit(name, sizes.width, sizes.height, max_pixels)
             raw.unpack()
             has_camera_wb = any(v > 0 for v in raw.camera_whitebalance[:3])
-            rgb = raw.postprocess(
-                demosaic_algorithm=rawpy.DemosaicAlgorithm.PPG, use_camera_wb=True,
-                output_color=rawpy.ColorSpace.sRGB, output_bps=16, gamma=(2.4, 12.92),
-                no_auto_bright=True, bright=1.0, adjust_maximum_thr=0.0,
-                highlight_mode=rawpy.HighlightMode.Clip)
+            rgb = raw.postprocess(**development(rawpy))
         except rawpy.LibRawFileUnsupportedError:
             raise ImageReadError(
                 f"{name} is a {kind} file from a camera that LibRaw {_version(rawpy)} "
@@ -195,7 +196,7 @@ def decode_raw(data: bytes, name: str, kind: str, max_pixels: int) -> LoadedImag
     wb = "camera white balance" if has_camera_wb else "daylight white balance (the file holds no camera one)"
     note = (f"original: {kind}, {width} x {height}, {wb}, developed by LibRaw "
             "(PPG, sRGB, 16 bit, no auto-brightening, colour noise smoothed).")
-    return LoadedImage(np.ascontiguousarray(rgb), None, kind, None, None, [note], name, sensor_noise(rgb))
+    return LoadedImage(rgb, None, kind, None, None, [note], name, sensor_noise(rgb))
 
 
 def _looks_like_kind(data: bytes, kind: str) -> bool:
@@ -224,7 +225,7 @@ def _check_tiff_raw(data: bytes, name: str, kind: str) -> None:
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            pages = [page for page in tif.pages] + [sub for page in tif.pages for sub in (page.pages or [])]
+            pages = list(tif.pages) + [sub for page in tif.pages for sub in (page.pages or [])]
             ends = [offset + count for page in pages
                     for offset, count in zip(page.dataoffsets, page.databytecounts) if count]
     except Exception:  # noqa: BLE001 - unparseable directories: LibRaw says what it makes of them
@@ -256,6 +257,8 @@ def smooth_colour_noise(rgb: np.ndarray, sigma: float = CHROMA_SMOOTHING_PX, ban
     ndarray uint16 (H, W, 3)
         ``rgb`` itself.
     """
+    # Not row_bands.map_bands: its bands write to a second frame; here each band
+    # keeps the rows the next one's blur reads (``above``) and overwrites its own.
     h = rgb.shape[0]
     reach = int(np.ceil(4 * sigma))  # the blur's rows above and below a band (OpenCV's 16-bit kernel)
     band_rows = max(band_rows, reach)
