@@ -4,6 +4,7 @@ Debian's headless chromium through Playwright (Streamlit's e2e_playwright style)
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -124,11 +125,65 @@ def choose_file(page, key: str, paths) -> None:
     wait_for_app_run(page)
 
 
+def download(page, button, timeout: float = APP_TIMEOUT_MS):
+    """Click a download button (a label, as text or regex, or a locator) once the page has
+    settled, and return Playwright's Download.
+
+    Streamlit refuses a click whose file id a rerun has just replaced ("Failed to generate
+    file for download" under the button for 5 s); a person clicks again, and so does this,
+    once. Any other silence fails, saying what the button said.
+    """
+    if isinstance(button, (str, re.Pattern)):
+        button = page.get_by_role("button", name=button)
+    refused = page.locator('[data-testid="stDownloadButtonError"]')
+    said = []
+    for _ in range(2):
+        wait_for_page_to_settle(page)
+        got = []
+
+        def keep(file, got=got):
+            got.append(file)
+
+        page.on("download", keep)
+        try:
+            button.click()
+            deadline = time.monotonic() + timeout / 1000
+            while not got and time.monotonic() < deadline:
+                if refused.count():
+                    said.append(refused.first.inner_text())
+                    break
+                page.wait_for_timeout(100)
+        finally:
+            page.remove_listener("download", keep)
+        if got:
+            return got[0]
+        if not said:
+            break  # neither a file nor a refusal: clicking again would hide the fault
+        refused.first.wait_for(state="detached", timeout=10_000)
+    raise AssertionError(f"no download from {button}; the button said {said or 'nothing'} "
+                         "(the server's log is at the end of the report)")
+
+
+def server_log_tail(lines: int = 40) -> str:
+    path = ARTIFACTS / "streamlit-e2e.log"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
 def shot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test's report ends with the server's last log lines (CI keeps
+    nothing else of the server)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed and "app_url" in getattr(item, "fixturenames", ()):
+        report.sections.append(("streamlit server log (end)", server_log_tail()))
 
 
 @pytest.fixture(scope="session")

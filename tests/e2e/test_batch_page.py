@@ -14,7 +14,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from tests.e2e.conftest import APP_TIMEOUT_MS, choose_file, shot, wait_for_app_run
+from tests.e2e.conftest import APP_TIMEOUT_MS, choose_file, download, shot, wait_for_app_run
 
 pytestmark = pytest.mark.browser
 
@@ -71,11 +71,10 @@ def test_batch_page_restores_three_pairs_into_a_zip(batch_page, tmp_path, textur
     assert sheet.evaluate("i => i.naturalWidth") > 2 * 192
     shot(page, "batch_03_done")
 
-    with page.expect_download(timeout=APP_TIMEOUT_MS) as info:
-        download_button.click()
-    assert info.value.suggested_filename == "retexture_batch.zip"
+    got = download(page, download_button)
+    assert got.suggested_filename == "retexture_batch.zip"
     path = tmp_path / "results.zip"
-    info.value.save_as(str(path))
+    got.save_as(str(path))
     with zipfile.ZipFile(path) as zf:
         names = sorted(zf.namelist())
         assert names == ["bride.jpg", "contact_sheet.png", "groom.png", "report.csv", "report.json",

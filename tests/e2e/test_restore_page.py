@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.e2e.conftest import (RESTORED_CROP, choose_file, shot, wait_for_app_run,
+from tests.e2e.conftest import (RESTORED_CROP, choose_file, download, shot, wait_for_app_run,
                                  wait_for_page_to_settle)
 
 pytestmark = pytest.mark.browser
@@ -215,20 +215,17 @@ def test_restored_download_keeps_size_and_16_bit_depth(page, tmp_path):
 
     original, ai = write_pair(tmp_path, bits=16, side=640)
     upload_pair(page, original, ai)
-    with page.expect_download(timeout=120_000) as info:
-        page.get_by_role("button", name=re.compile(r"Restored image \(PNG, 16-bit\)")).click()
-    download = info.value
-    path = tmp_path / download.suggested_filename
-    download.save_as(str(path))
+    got = download(page, re.compile(r"Restored image \(PNG, 16-bit\)"))
+    path = tmp_path / got.suggested_filename
+    got.save_as(str(path))
     shot(page, "06_download")
-    assert download.suggested_filename == "portrait_ai_retextured.png"
+    assert got.suggested_filename == "portrait_ai_retextured.png"
     img = read_image(path)
     assert img.size == (640, 640) and img.bit_depth == 16
     assert not np.array_equal(img.pixels, read_image(ai).pixels)  # the skin was restored
-    with page.expect_download() as info:
-        page.get_by_role("button", name="Mask (PNG)").click()
+    got = download(page, "Mask (PNG)")
     mpath = tmp_path / "mask.png"
-    info.value.save_as(str(mpath))
+    got.save_as(str(mpath))
     mask = read_image(mpath)
     assert mask.size == (640, 640) and mask.pixels.ndim == 2 and mask.pixels.max() == 255
 
@@ -345,13 +342,11 @@ def test_no_request_leaves_this_machine(browser, app_url, tmp_path):
         choose(pg, "Zoom", "400 %")
         open_step(pg, "Texture spectrum")
         pg.wait_for_timeout(300)
-        with pg.expect_download() as info:
-            pg.get_by_role("button", name=re.compile(r"Restored image")).click()
-        info.value.save_as(str(tmp_path / "restored.png"))
+        got = download(pg, re.compile(r"Restored image"))
+        got.save_as(str(tmp_path / "restored.png"))
         shot(pg, "12_no_remote_requests")
-        with pg.expect_download() as info:
-            pg.get_by_role("button", name=re.compile(r"Comparison for the client \(JPEG\)")).click()
-        info.value.save_as(str(tmp_path / "comparison.jpg"))
+        got = download(pg, re.compile(r"Comparison for the client \(JPEG\)"))
+        got.save_as(str(tmp_path / "comparison.jpg"))
         pg.goto(app_url.rstrip("/") + "/batch")
         wait_for_app_run(pg)
         pg.get_by_role("heading", name="Batch").wait_for()
@@ -389,10 +384,9 @@ def test_clicking_the_picture_centres_the_loupe_on_that_spot(page, tmp_path):
     crops = loupe(page)
     assert np.array_equal(crops["Original"], original[y0:y1, x0:x1])
     assert np.array_equal(crops["AI-retouched"], ai[y0:y1, x0:x1])
-    with page.expect_download() as info:
-        page.get_by_role("button", name=re.compile(r"Restored image")).click()
+    got = download(page, re.compile(r"Restored image"))
     path = tmp_path / "restored.png"
-    info.value.save_as(str(path))
+    got.save_as(str(path))
     assert np.array_equal(crops["Restored"], read_image(path).pixels[y0:y1, x0:x1])
     # The zoom enlarges the same pixels: 400 % shows each crop four times as wide, pixel for pixel.
     choose(page, "Zoom", "400 %")
@@ -489,22 +483,19 @@ def test_comparison_download_holds_both_versions_at_one_scale(page, tmp_path):
 
     _, ai = demo_pair()
     x, y = loupe_centre(page)
-    with page.expect_download() as info:
-        page.get_by_role("button", name=re.compile(r"Restored image")).click()
-    info.value.save_as(str(tmp_path / "restored.png"))
+    got = download(page, re.compile(r"Restored image"))
+    got.save_as(str(tmp_path / "restored.png"))
     restored = read_image(tmp_path / "restored.png").pixels
-    with page.expect_download() as info:
-        page.get_by_role("button", name=re.compile(r"Comparison for the client \(PNG\)")).click()
-    assert info.value.suggested_filename == "astronaut_ai_retouched_comparison.png"
-    info.value.save_as(str(tmp_path / "comparison.png"))
+    got = download(page, re.compile(r"Comparison for the client \(PNG\)"))
+    assert got.suggested_filename == "astronaut_ai_retouched_comparison.png"
+    got.save_as(str(tmp_path / "comparison.png"))
     sheet = read_image(tmp_path / "comparison.png").pixels
     expected, layout = comparison_sheet(np.asarray(ai), restored, (x, y))
     assert np.array_equal(sheet, expected)  # the download is the sheet of these two versions and this spot
     (a0, a1), (r0, r1) = ((b[:2], b[2:]) for b in layout.overviews)
     assert np.subtract(a1, a0).tolist() == np.subtract(r1, r0).tolist()  # the same scale
-    with page.expect_download() as info:
-        page.get_by_role("button", name=re.compile(r"Comparison for the client \(JPEG\)")).click()
-    info.value.save_as(str(tmp_path / "comparison.jpg"))
+    got = download(page, re.compile(r"Comparison for the client \(JPEG\)"))
+    got.save_as(str(tmp_path / "comparison.jpg"))
     jpeg = read_image(tmp_path / "comparison.jpg").pixels
     assert jpeg.shape == sheet.shape and np.abs(jpeg.astype(int) - sheet).mean() < 3
 
