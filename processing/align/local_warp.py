@@ -480,8 +480,9 @@ def _region_field(window: Window, original, ai, ai_to_orig, support_px: float) -
     except BaseException:
         seeded.set_result(False)  # the field is never left waiting
         raise
-    seeded.set_result(bool(seeds.any()))
-    if not seeded.result():
+    found = bool(seeds.any())
+    seeded.set_result(found)
+    if not found:
         return None
     d = field_job.result()
     # The region grows from the seeds over the measured field, not the

@@ -16,8 +16,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from processing.filters import largest_channel
 from processing.image_io.formats import (DEFAULT_MAX_PIXELS, EXIF_ORIENTATION, FORMAT_SUFFIX, READABLE,
-                                         ImageReadError, LoadedImage, display_name)
-from processing.image_io.formats import check_pixel_limit as _check_pixel_limit
+                                         ImageReadError, LoadedImage, check_pixel_limit, display_name)
 from processing.image_io.raw import RAW_READABLE, decode_raw, raw_kind
 
 # We enforce our own pixel limit (a setting) and want a clear sentence, not
@@ -126,7 +125,7 @@ def _decode(data: bytes, name: str, max_pixels: int, allow_raw: bool = False) ->
     if fmt == "MPO":  # multi-picture JPEG from some cameras: the first frame is a JPEG
         fmt = "JPEG"
     width, height = im.size
-    _check_pixel_limit(name, width, height, max_pixels)
+    check_pixel_limit(name, width, height, max_pixels)
     _check_min_size(name, width, height)
     notes = _frames_notes(name, getattr(im, "n_frames", 1))
     icc = im.info.get("icc_profile") or None
@@ -296,7 +295,7 @@ def _decode_tiff_only(data: bytes, name: str, max_pixels: int) -> LoadedImage:
         h, w = page.shape[:2] if page.planarconfig != 2 or page.ndim < 3 else page.shape[1:3]
         icc = page.tags.get(34675)
         icc = bytes(icc.value) if icc is not None else None
-    _check_pixel_limit(name, w, h, max_pixels)
+    check_pixel_limit(name, w, h, max_pixels)
     pixels, alpha = _decode_tiff(data, None, name)
     notes = _frames_notes(name, n_pages)
     return LoadedImage(np.ascontiguousarray(pixels), alpha, "TIFF", icc, None, notes, name)
@@ -392,7 +391,7 @@ def _decode_heif(data: bytes, name: str, max_pixels: int) -> LoadedImage:
                                  "here: export it as JPEG or TIFF.")
         image = heif[heif.primary_index]
         width, height = image.size
-        _check_pixel_limit(name, width, height, max_pixels)
+        check_pixel_limit(name, width, height, max_pixels)
         _check_min_size(name, width, height)
         arr = np.asarray(image)  # decodes
         mode = image.mode

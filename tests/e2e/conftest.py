@@ -141,7 +141,7 @@ def download(page, button, timeout: float = APP_TIMEOUT_MS):
         wait_for_page_to_settle(page)
         got = []
 
-        def keep(file, got=got):
+        def keep(file):
             got.append(file)
 
         page.on("download", keep)
@@ -178,11 +178,11 @@ def shot(page, name: str) -> Path:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
-    """A failed browser test's report ends with the server's last log lines (CI keeps
-    nothing else of the server)."""
+    """A browser test that fails (or whose page fails to open) ends its report with the
+    server's last log lines (CI keeps nothing else of the server)."""
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" and report.failed and "app_url" in getattr(item, "fixturenames", ()):
+    if report.when in ("setup", "call") and report.failed and "app_url" in getattr(item, "fixturenames", ()):
         report.sections.append(("streamlit server log (end)", server_log_tail()))
 
 
