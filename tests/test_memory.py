@@ -97,3 +97,39 @@ def test_frames_go_back_and_few_band_temporaries_are_kept_with_return_freed_memo
     # most its trim threshold of the bands (for the next band to reuse).
     assert frame_with < 3
     assert bands_with < RETURN_TRIM_THRESHOLD / 1e6 + 4
+
+
+RSS_ACROSS_THREADS = """
+import threading
+import numpy as np
+from processing.memory import reuse_freed_memory
+took = reuse_freed_memory() if {apply} else False
+def rss_mb():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * 4096 / 1e6
+def bands():   # a restore's band temporaries: 48 MB, freed at the end
+    kept = [np.ones(3_000_000, np.uint8) for _ in range(16)]
+    del kept
+bands()   # the main thread frees them, and the allocator keeps them
+base = rss_mb()
+other = threading.Thread(target=bands)   # a row-band thread of the next restore
+other.start()
+other.join()
+print(took, rss_mb() - base)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator setting")
+def test_what_one_thread_freed_another_reuses_with_the_setting():
+    def grown(apply):
+        out = subprocess.run([sys.executable, "-c", RSS_ACROSS_THREADS.format(apply=apply)], capture_output=True,
+                             text=True, check=True).stdout.split()
+        return out[0], float(out[1])
+
+    took, grown_with = grown(True)
+    _, grown_without = grown(False)
+    assert took == "True"
+    # By default the new thread allocates from a heap of its own: 48 MB more.
+    assert grown_without > 40, grown_without
+    # With the setting it reuses the pages the main thread freed.
+    assert grown_with < 8, grown_with
