@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -99,8 +100,8 @@ def bench_batch(root: Path, n: int) -> None:
         if bad:
             sys.exit(f"not done with {label}: {bad}")
         peak = max(i.get("peak_rss_mb") or 0 for i in images)
-        read = sorted(i["stage_seconds"].get("read", 0.0) for i in images)[len(images) // 2]
-        per_pair = sorted(i["seconds"] for i in images)[len(images) // 2]
+        read = statistics.median(i["stage_seconds"].get("read", 0.0) for i in images)
+        per_pair = statistics.median(i["seconds"] for i in images)
         rates[label] = n / seconds * 60
         print(f"batch --jobs 2, {label}: {seconds:5.1f} s wall, {rates[label]:5.1f} pairs/min "
               f"(start-up included), median read stage {read:.2f} s, peak memory per worker {peak:.0f} MB")

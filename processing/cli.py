@@ -273,8 +273,9 @@ def cmd_restore(args) -> int:
     if pair.mask_message:
         print(pair.mask_message)
     restore_plan = plan(pair, preset)
-    if restore_plan.summary():
-        print(restore_plan.summary())
+    decided = restore_plan.summary()
+    if decided:
+        print(decided)
     result = apply(restore_plan)
     ai = pair.retouched
     del pair, restore_plan  # only the result is written: free the photos before the encoder copies it
