@@ -364,3 +364,25 @@ def test_vector_lengths_are_numpys_norms_bit_for_bit(dtype, shape):
     assert length.dtype == dtype and length.shape == shape[:-1]
     assert np.array_equal(length, np.linalg.norm(v, axis=-1))
     assert np.array_equal(squared_length(v), (v * v).sum(axis=-1))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_residual_at_textured_pixels_is_the_full_grid_residual(seed):
+    """The residual measured at the textured pixels only equals the one taken
+    from the model of the whole grid (the arithmetic it replaced), bit for bit."""
+    from processing.align.flow import mean_residual
+
+    rng = np.random.default_rng(seed)
+    h, w = 61, 83
+    angle, scale = rng.uniform(-0.02, 0.02), rng.uniform(0.98, 1.02)
+    fit = np.array([[scale * np.cos(angle), -scale * np.sin(angle), rng.uniform(-2, 2)],
+                    [scale * np.sin(angle), scale * np.cos(angle), rng.uniform(-2, 2)], [0, 0, 1]])
+    flow = rng.normal(0, 1.5, (h, w, 2)).astype(np.float32)
+    textured = rng.random((h, w)) < 0.4
+    xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    model = np.dstack([fit[0, 0] * xx + fit[0, 1] * yy + fit[0, 2],
+                       fit[1, 0] * xx + fit[1, 1] * yy + fit[1, 2]]).astype(np.float32)
+    left = np.dstack([xx, yy]) + flow - model
+    expected = float(np.mean(np.linalg.norm(left[textured], axis=-1))) * 2.5
+    assert mean_residual(fit, flow, textured, 2.5) == expected
+    assert mean_residual(fit, flow, np.zeros((h, w), bool), 2.5) == 0.0

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, ImageOps
 
-from processing.image_io import (ImageReadError, ImageWriteError, apply_orientation, encode_image,
+from processing.image_io import (ImageReadError, ImageWriteError, JPEG_QUALITY, apply_orientation, encode_image,
                                  read_image, write_image)
 
 
@@ -61,6 +61,20 @@ def test_icc_and_exif_survive_a_round_trip(tmp_path, fmt, srgb_icc, exif_bytes):
         exif = back.getexif()
         assert exif.get(0x010F) == "RetextureCam"
         assert exif.get(0x013B) == "A. Photographer"
+
+
+@pytest.mark.parametrize("shape", [(97, 131, 3), (64, 50), (33, 1001, 3)])
+def test_a_jpeg_without_metadata_is_the_jpeg_pillow_writes(shape):
+    """The fast JPEG path (OpenCV's libjpeg-turbo) writes Pillow's bytes: same
+    quality, subsampling and channel order (swapped channels would differ)."""
+    rng = np.random.default_rng(sum(shape))
+    px = rng.integers(0, 256, shape, dtype=np.uint8)
+    px[:, :shape[1] // 2] //= 3  # a dark half
+    if px.ndim == 3:
+        px[..., 0] //= 2  # a weaker red: swapped channels would give other bytes
+    buf = io.BytesIO()
+    Image.fromarray(px).save(buf, "JPEG", quality=JPEG_QUALITY)
+    assert encode_image(px, "JPEG") == buf.getvalue()
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])

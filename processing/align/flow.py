@@ -21,7 +21,7 @@ from processing.filters import gaussian_blur, gradient
 
 __all__ = [
     "MIN_MOTION_PX", "MIN_STRUCTURE_NCC",
-    "FlowFit", "flow_pass", "model_grid", "structure_match", "similarity_explains",
+    "FlowFit", "flow_pass", "structure_match", "similarity_explains",
     "mean_residual",
 ]
 
@@ -202,18 +202,6 @@ def flow_pass(pair: ReducedPair, ai_to_orig: np.ndarray) -> FlowFit:
     return FlowFit(ref, mov, flow, inside, core, textured, weight, fit, inlier_fraction)
 
 
-def model_grid(fit: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel grid ``(x, y)`` of a ``(h, w)`` shape and its image under ``fit``.
-
-    Returns two float32 (h, w, 2) arrays, px.
-    """
-    h, w = shape
-    xx, yy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    model = np.dstack([fit[0, 0] * xx + fit[0, 1] * yy + fit[0, 2],
-                       fit[1, 0] * xx + fit[1, 1] * yy + fit[1, 2]]).astype(np.float32)
-    return np.dstack([xx, yy]), model
-
-
 def structure_match(ff: FlowFit) -> float:
     """Structure correlation (-1 to 1) with the similarity applied.
 
@@ -231,7 +219,18 @@ def similarity_explains(ff: FlowFit) -> bool:
     return ff.inlier_fraction >= 0.5 and structure_match(ff) >= MIN_STRUCTURE_NCC
 
 
-def mean_residual(left: np.ndarray, textured: np.ndarray, px: float) -> float:
-    """Mean length of the unexplained flow ``left`` on textured pixels, in
-    units of ``px`` (full-resolution px per reduced px)."""
-    return float(np.mean(vector_length(left[textured]))) * px if textured.any() else 0.0
+def mean_residual(fit: np.ndarray, flow: np.ndarray, textured: np.ndarray, px: float) -> float:
+    """Mean length of the flow that the similarity ``fit`` leaves unexplained on
+    textured pixels, in units of ``px`` (full-resolution px per reduced px).
+
+    Measured at the textured pixels only (a full grid of the model costs 10 ms
+    on a 1500 px copy), with the same arithmetic as on the full grid.
+    """
+    ys, xs = np.nonzero(textured)
+    if len(xs) == 0:
+        return 0.0
+    x, y = xs.astype(np.float32), ys.astype(np.float32)
+    model = np.stack([fit[0, 0] * x + fit[0, 1] * y + fit[0, 2],
+                      fit[1, 0] * x + fit[1, 1] * y + fit[1, 2]], axis=-1).astype(np.float32)
+    left = np.stack([x, y], axis=-1) + flow[ys, xs] - model
+    return float(np.mean(vector_length(left))) * px

@@ -250,7 +250,7 @@ def tensor_average(flow: np.ndarray, image: np.ndarray, weight: np.ndarray, sigm
     sxx += lam
     syy += lam
     det = sxx * syy - sxy * sxy
-    return np.dstack([(syy * bx - sxy * by) / det, (sxx * by - sxy * bx) / det]).astype(np.float32)
+    return np.dstack([(syy * bx - sxy * by) / det, (sxx * by - sxy * bx) / det]).astype(np.float32, copy=False)
 
 
 def _mismatch(a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:

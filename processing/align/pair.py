@@ -18,7 +18,7 @@ from processing.align.errors import AlignmentError
 from processing.align.features import ReducedPair, coarse_alignment, reduce_further, \
     reduced_pair
 from processing.align.flow import MIN_MOTION_PX, MIN_STRUCTURE_NCC, FlowFit, flow_pass, \
-    mean_residual, model_grid, similarity_explains, structure_match
+    mean_residual, similarity_explains, structure_match
 from processing.align.geometry import check_geometry, linear_scale, max_move, similarity_params
 from processing.align.local_warp import LocalWarp, apply_local_warp, find_local_warp
 from processing.align.resample import MIN_COVERAGE_FRACTION, coverage, full_coverage, resample
@@ -283,8 +283,7 @@ def _residual(fit: _GlobalFit) -> float:
     """Mean flow (AI px) on textured pixels that the global similarity leaves unexplained."""
     ff = fit.ff
     ai_px = 1.0 / linear_scale(fit.grid)  # AI px per reduced px
-    xy, model = model_grid(ff.fit, ff.ref.shape)
-    return mean_residual(xy + ff.flow - model, ff.textured, ai_px)
+    return mean_residual(ff.fit, ff.flow, ff.textured, ai_px)
 
 
 def _coverage_stage(fit: _GlobalFit, fine: ReducedPair,

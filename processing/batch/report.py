@@ -94,9 +94,9 @@ def texture_ratios(original, ai, restored, mask) -> dict:
         ``{band: {"ai_ratio": float or None, "restored_ratio": float or None}}``
         for the bands in BANDS (None where the original has no energy).
     """
-    from processing.metrics import band_energies
+    from processing.metrics import band_energies_of
 
-    e_o, e_a, e_r = (band_energies(x, mask) for x in (original, ai, restored))
+    e_o, e_a, e_r = band_energies_of((original, ai, restored), mask)
     out = {}
     for b in BANDS:
         ok = e_o[b] > 0
