@@ -107,3 +107,20 @@ def test_views_place_each_version_where_their_panels_say():
     assert cols.min() >= 20 - 1 and cols.max() <= 60 + SIDE_GAP + 40 + 1
     assert changed[:, 20:40].any() and changed[:, 60 + SIDE_GAP + 20:60 + SIDE_GAP + 40].any()
     assert not changed[:, 41:60 + SIDE_GAP + 19].any()
+
+
+@pytest.mark.parametrize("shape, dtype", [((37, 53, 3), np.uint8), ((40, 31), np.uint8), ((29, 44, 3), np.uint16)])
+def test_png_holds_the_display_pixels_exactly(shape, dtype):
+    """The fast PNG settings (run-length zlib, "up" filter) lose nothing: the
+    file decodes (by Pillow) to the 8-bit display pixels."""
+    import io
+
+    from PIL import Image
+
+    from processing.dtypes import to_uint8
+
+    rng = np.random.default_rng(len(shape))
+    img = rng.integers(0, np.iinfo(dtype).max, shape, dtype=dtype, endpoint=True)
+    img[: shape[0] // 2] //= 7  # runs and noise both
+    with Image.open(io.BytesIO(display.encode_png(img))) as im:
+        assert np.array_equal(np.asarray(im), to_uint8(img))

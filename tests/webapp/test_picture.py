@@ -34,3 +34,26 @@ def test_a_drag_is_told_from_a_click_by_the_mouse_travel():
     beyond = read_gesture({"x1": 100, "y1": 100, "x2": 2000, "y2": 100, "width": 800, "height": 600}, one)
     assert beyond.end_fraction == 1.0
     assert read_gesture(None, one) is None and read_gesture({"x1": 1, "y1": 1, "width": 0, "height": 0}, one) is None
+
+
+def test_the_picture_reaches_the_component_as_the_png_made_for_it(monkeypatch):
+    """The picture goes to the click component already encoded (webapp.display.encode_png):
+    the component's image source is exactly that PNG, and it decodes to the picture."""
+    import base64
+
+    import cv2
+    import numpy as np
+    import streamlit_image_coordinates as component
+
+    from webapp.display import encode_png
+    from webapp.picture import show_picture
+
+    sent = {}
+    monkeypatch.setattr(component, "_component_func", lambda **kw: sent.update(kw))
+    image = np.random.default_rng(3).integers(0, 256, (30, 47, 3), dtype=np.uint8)
+    show_picture(image, "picture", lambda: None)
+    head, data = sent["src"].split(",", 1)
+    png = base64.b64decode(data)
+    assert head == "data:image/png;base64" and png == encode_png(image)
+    decoded = cv2.cvtColor(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert np.array_equal(decoded, image)
