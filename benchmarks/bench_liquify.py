@@ -40,6 +40,12 @@ FIXED_CUTOFF = FreqSepSettings(blur=3.0, mode="add", strength=100.0)
 CASES = edits.LIQUIFY_CASES + [
     ("600px", "tv_chambolle", "skin", True, "auto"),
     ("1.5MP", "edge_preserving", "frame", False, "array"),
+    # 24 MP beyond the tests' one case (30-60 s each): docs/METHODS.md section 12.
+    ("24MP", "gaussian_6px", "frame", False, "array"),
+    ("24MP", "edge_preserving", "skin", True, "auto"),
+    ("24MP", "nl_means", "skin", True, "array"),
+    ("24MP", "bilateral_cv2", "frame", False, "auto"),
+    ("24MP", "tv_chambolle", "skin", False, "auto"),
 ]
 
 
