@@ -36,7 +36,7 @@ def encode_image(pixels: np.ndarray, fmt: str, alpha: np.ndarray | None = None,
     if fmt in ("JPEG", "WEBP"):
         pixels = to_uint8(pixels)
         alpha = None if alpha is None or fmt == "JPEG" else to_uint8(alpha)
-        if fmt == "JPEG" and not icc_profile and not exif:
+        if fmt == "JPEG" and not icc_profile and not exif and (pixels.ndim == 2 or pixels.shape[2] == 3):
             return _encode_jpeg_cv2(pixels)
         return _encode_pil(pixels, alpha, fmt, icc_profile, exif)
     if fmt == "PNG":

@@ -82,12 +82,18 @@ def open_step(page, title: str) -> None:
 
 
 def mask_coverage(page) -> float:
-    """The coverage metric's value, once it shows one (it is drawn when the step opens)."""
-    from playwright.sync_api import expect
+    """The coverage metric's value, once it shows one (it is drawn when the step opens).
 
-    value = page.locator('.st-key-mask-coverage [data-testid="stMetricValue"]')
-    expect(value).to_have_text(re.compile(r"\d"), timeout=60_000)
-    return float(re.search(r"[\d.]+", value.inner_text()).group())
+    Read in the page in the same step as it is waited for: a rerun can redraw
+    the metric between a wait and a second read (CI once read it without its number).
+    """
+    number = page.wait_for_function(
+        """() => {
+            const e = document.querySelector('.st-key-mask-coverage [data-testid="stMetricValue"]');
+            const m = e && e.innerText.match(/\\d+(\\.\\d+)?/);
+            return m ? m[0] : null;
+        }""", timeout=60_000)
+    return float(number.json_value())
 
 
 def assert_no_exception(page):
@@ -251,6 +257,8 @@ def test_text_file_upload_shows_message_not_traceback(page, tmp_path):
 
 
 def test_texture_step_draws_the_spectrum(page):
+    from playwright.sync_api import expect
+
     from tests.e2e.conftest import ARTIFACTS
 
     open_step(page, "Texture spectrum")
@@ -260,7 +268,9 @@ def test_texture_step_draws_the_spectrum(page):
     shot(page, "09_texture_tab")
     chart.screenshot(path=str(ARTIFACTS / "09b_texture_chart.png"))
     assert_no_exception(page)
-    assert page.locator(".st-key-cutoff-note").get_by_text(re.compile(r"Cut-off [\d.]+ px \(automatic\)")).count() == 1
+    # Waited for, not counted at once: a rerun may still be drawing the note (it once failed here).
+    expect(page.locator(".st-key-cutoff-note").get_by_text(re.compile(r"Cut-off [\d.]+ px \(automatic\)"))
+           ).to_have_count(1, timeout=60_000)
     box = chart.bounding_box()
     assert box["width"] > 300 and box["height"] > 200
 

@@ -111,8 +111,8 @@ def test_views_place_each_version_where_their_panels_say():
 
 @pytest.mark.parametrize("shape, dtype", [((37, 53, 3), np.uint8), ((40, 31), np.uint8), ((29, 44, 3), np.uint16)])
 def test_png_holds_the_display_pixels_exactly(shape, dtype):
-    """The fast PNG settings (run-length zlib, "up" filter) lose nothing: the
-    file decodes (by Pillow) to the 8-bit display pixels."""
+    """The fast PNG settings (run-length zlib, and the "up" filter where OpenCV
+    has it) lose nothing: the file decodes (by Pillow) to the 8-bit display pixels."""
     import io
 
     from PIL import Image
