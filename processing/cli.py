@@ -245,10 +245,12 @@ def _add_batch_parser(sub) -> None:
 # --- Commands ----------------------------------------------------------------------------------
 
 def cmd_restore(args) -> int:
-    from processing.memory import return_freed_memory
+    from processing.image_io import header_pixels
+    from processing.memory import for_one_restore
     from processing.pipeline import apply, plan, prepare_pair
 
-    return_freed_memory()  # a one-shot process: large freed blocks go straight back to the system
+    sizes = [header_pixels(path) for path in (args.original, args.retouched)]
+    for_one_restore(None if None in sizes else max(sizes))()  # before any thread starts
     files = CommandFiles()
     files.read(args.original, "original")
     files.read(args.retouched, "retouched photo")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,8 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from processing.image_io import (DEFAULT_MAX_PIXELS, LoadedImage, match_layout, raw_kind, raw_pixels, read_image,
-                                 read_mask)
+from processing.image_io import DEFAULT_MAX_PIXELS, LoadedImage, header_pixels, match_layout, read_image, read_mask
 from processing.settings import Preset
 
 
@@ -203,39 +201,6 @@ def _is_file(spec) -> bool:
 SIDE_BY_SIDE_MAX_PIXELS = 50_000_000
 
 
-def _header_pixels(source) -> int | None:
-    """Width x height from a file's header, without decoding it (None when unknown)."""
-    from PIL import Image
-
-    if isinstance(source, (LoadedImage, np.ndarray)) or source is None:
-        return 0
-    try:
-        if isinstance(source, tuple):
-            name, source = source
-        else:
-            name = str(source) if isinstance(source, (str, Path)) else ""
-        in_memory = isinstance(source, (bytes, bytearray, memoryview))
-        if raw_kind(bytes(source[:65536]) if in_memory else _head(source), name):
-            # A RAW's first picture may be a thumbnail: the sensor's size is in its own header.
-            return raw_pixels(source)
-        if in_memory:
-            import io
-
-            source = io.BytesIO(source)
-        with warnings.catch_warnings():  # a truncated file is reported by read_image, not here
-            warnings.simplefilter("ignore")
-            with Image.open(source) as im:
-                w, h = im.size
-        return w * h
-    except Exception:  # unreadable here: read_image says why, one file at a time
-        return None
-
-
-def _head(path, n: int = 65536) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(n)
-
-
 def _same_file(a, b) -> bool:
     """Whether two sources are the very same file (path or bytes): decoded once then."""
     import os
@@ -256,7 +221,7 @@ def _same_file(a, b) -> bool:
 def _side_by_side(sources: dict) -> bool:
     """Decode side by side only when every file is small enough (see SIDE_BY_SIDE_MAX_PIXELS)."""
     for src in sources.values():
-        n = _header_pixels(src)
+        n = header_pixels(src)
         if n is None or n > SIDE_BY_SIDE_MAX_PIXELS:
             return False
     return True

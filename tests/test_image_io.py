@@ -262,3 +262,29 @@ def test_a_coloured_mask_counts_its_largest_channel(tmp_path, dtype):
     assert mask.dtype == dtype and mask.flags.c_contiguous
     np.testing.assert_array_equal(mask, pixels.max(axis=2))  # the channel order does not matter
     assert all((mask[5:10, 5 + 10 * c:10 + 10 * c] == 200).all() for c in range(3))
+
+
+def test_header_pixels_reads_the_size_without_decoding(tmp_path):
+    from processing.image_io import header_pixels
+
+    pixels = np.zeros((37, 53, 3), np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(pixels).save(path)
+    data = path.read_bytes()
+    assert header_pixels(path) == header_pixels(str(path)) == 37 * 53
+    assert header_pixels(data) == header_pixels(("photo.png", data)) == 37 * 53
+    # A file cut after its header still has a size; what cannot be opened has none.
+    assert header_pixels(data[:100]) == 37 * 53
+    assert header_pixels(b"not a picture") is None
+    assert header_pixels(tmp_path / "missing.png") is None
+    # Nothing to decode: an array or no file at all.
+    assert header_pixels(pixels) == 0 and header_pixels(None) == 0
+
+
+def test_header_pixels_of_a_raw_file_is_the_sensors_size(tmp_path):
+    import raw_files
+    from processing.image_io import header_pixels
+
+    path = raw_files.write_dng(tmp_path / "camera.dng", np.full((64, 96, 3), 128, np.uint8), orientation=6)
+    # The developed picture's size, whichever way it is turned; not its thumbnail's.
+    assert header_pixels(path) == 64 * 96

@@ -133,3 +133,14 @@ def test_what_one_thread_freed_another_reuses_with_the_setting():
     assert grown_without > 40, grown_without
     # With the setting it reuses the pages the main thread freed.
     assert grown_with < 8, grown_with
+
+
+def test_one_restore_reuses_freed_memory_up_to_its_limit_and_returns_it_beyond():
+    from processing.memory import ONE_SHOT_REUSE_MAX_PIXELS, for_one_restore, return_freed_memory, reuse_freed_memory
+
+    assert for_one_restore(6000 * 4000) is reuse_freed_memory
+    assert for_one_restore(ONE_SHOT_REUSE_MAX_PIXELS) is reuse_freed_memory
+    assert for_one_restore(ONE_SHOT_REUSE_MAX_PIXELS + 1) is return_freed_memory
+    assert for_one_restore(12000 * 12000) is return_freed_memory
+    # A header that could not be read: the setting that cannot blow up the peak.
+    assert for_one_restore(None) is return_freed_memory

@@ -17,7 +17,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from processing.filters import largest_channel
 from processing.image_io.formats import (DEFAULT_MAX_PIXELS, EXIF_ORIENTATION, FORMAT_SUFFIX, READABLE,
                                          ImageReadError, LoadedImage, check_pixel_limit, display_name)
-from processing.image_io.raw import RAW_READABLE, decode_raw, raw_kind
+from processing.image_io.raw import RAW_READABLE, decode_raw, raw_kind, raw_pixels
 
 # We enforce our own pixel limit (a setting) and want a clear sentence, not
 # Pillow's DecompressionBombError.
@@ -82,6 +82,40 @@ def read_image(source, name: str | None = None,
         raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, cv2.error, MemoryError) as exc:
         raise ImageReadError(f"{name} is damaged or incomplete ({_short(exc)}): export it again.") from None
+
+
+def header_pixels(source) -> int | None:
+    """Width x height of a photo from its file's header, without decoding it.
+
+    ``source`` is a path, bytes or (name, bytes); a LoadedImage, an array or
+    None counts as 0 (nothing to decode). None when the header cannot be read:
+    :func:`read_image` says why when the file is decoded.
+    """
+    if isinstance(source, (LoadedImage, np.ndarray)) or source is None:
+        return 0
+    try:
+        if isinstance(source, tuple):
+            name, source = source
+        else:
+            name = str(source) if isinstance(source, (str, Path)) else ""
+        in_memory = isinstance(source, (bytes, bytearray, memoryview))
+        if raw_kind(bytes(source[:65536]) if in_memory else _head(source), name):
+            # A RAW's first picture may be a thumbnail: the sensor's size is in its own header.
+            return raw_pixels(source)
+        if in_memory:
+            source = io.BytesIO(source)
+        with warnings.catch_warnings():  # a truncated file is reported by read_image, not here
+            warnings.simplefilter("ignore")
+            with Image.open(source) as im:
+                w, h = im.size
+        return w * h
+    except Exception:  # unreadable here: read_image says why, one file at a time
+        return None
+
+
+def _head(path, n: int = 65536) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(n)
 
 
 def _short(exc: Exception) -> str:
