@@ -38,9 +38,30 @@ EDITS_24MP = [
     ("tv_chambolle", "skin", False, True),
     ("nl_means", "skin", True, False),
 ]
+# Issue 11 is open on these (found after the cases above passed): the global
+# fit moves the grid. Measured with this code. Strict: a case that starts to
+# pass fails here, so the mark is taken off.
+IDENTITY_OPEN = {
+    # skimage's denoise_bilateral itself moves the picture: least squares on the
+    # whole frame puts the smoothed copy (0.7, -0.8) px off at 600 px and (1.0,
+    # -1.2) px off at 1.5 MP (sigma_spatial 2). Following that is arguable;
+    # what the fit makes of it is not (twice the offset, a field over the face).
+    ("600px", "bilateral_skimage", "frame", False, False):
+        "skimage's bilateral moves the frame 0.7-0.8 px; aligned: shift (1.5, -1.6) px and a local warp",
+    ("1.5MP", "bilateral_skimage", "frame", False, False):
+        "skimage's bilateral moves the frame 1.0-1.2 px; aligned: shift (2.7, -2.1) px and a local warp",
+    # 24 MP whole frames smoothed on a 1500 px copy: the second flow pass, on
+    # the 1500 px copies, measures 0.4-0.8 px of global motion (0.1-0.45 px on
+    # the 750 px ones) where a real 0.6 px shift measures 0.84-1.13 px.
+    ("24MP", "wavelet", "frame", False, False): "aligned: shift (0.2, -0.1) px, residual 3.98 px",
+    ("24MP", "tv_chambolle", "frame", True, False): "aligned: shift (0.1, -0.0) px, residual 2.78 px",
+    ("24MP", "edge_preserving", "frame", True, False): "aligned: shift (0.2, 0.3) px, residual 1.76 px",
+    ("24MP", "bilateral_skimage", "frame", False, False): "aligned: shift (9.4, -7.8) px and a 13 px local warp",
+}
 # Ordered by size: the portrait cache keeps the last two frames.
-IDENTITY_CASES = [(size, *e) for size in ("600px", "1.5MP") for e in EDITS] + \
-                 [("24MP", *e) for e in EDITS_24MP]
+IDENTITY_CASES = [(size, *e) for size in ("600px", "1.5MP")
+                  for e in EDITS + [c[1:] for c in IDENTITY_OPEN if c[0] == size]] + \
+                 [("24MP", *e) for e in EDITS_24MP + [c[1:] for c in IDENTITY_OPEN if c[0] == "24MP"]]
 
 
 def case_id(case) -> str:
@@ -53,7 +74,9 @@ def unequal_fraction(a: np.ndarray, b: np.ndarray) -> float:
     return 0.0 if np.array_equal(a, b) else float(np.any(a != b, axis=-1).mean())
 
 
-@pytest.mark.parametrize("case", IDENTITY_CASES, ids=[case_id(c) for c in IDENTITY_CASES])
+@pytest.mark.parametrize("case", [
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="issue 11: " + IDENTITY_OPEN[c]))
+    if c in IDENTITY_OPEN else c for c in IDENTITY_CASES], ids=[case_id(c) for c in IDENTITY_CASES])
 def test_same_grid_retouch_is_identity(case):
     size, family, where, tone, inpaint = case
     original = edits.portrait(size)
