@@ -15,7 +15,8 @@ share can be matched:
 2. DIS optical flow between the AI image and the coarsely warped original
    gives a dense displacement field; a robust least-squares fit of it refines
    the similarity to a few hundredths of a pixel
-   (:mod:`~processing.align.flow`);
+   (:mod:`~processing.align.flow`); a small move on a same-size pair is
+   checked by a direct least-squares fit (:mod:`~processing.align.shift_check`);
 3. what the similarity does not explain is a local warp (liquify); it is
    applied, smoothed, only when ``refine`` is set and it is meaningful.
 

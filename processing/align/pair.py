@@ -22,9 +22,15 @@ from processing.align.flow import MIN_MOTION_PX, MIN_STRUCTURE_NCC, FlowFit, flo
 from processing.align.geometry import check_geometry, linear_scale, max_move, similarity_params
 from processing.align.local_warp import LocalWarp, apply_local_warp, find_local_warp
 from processing.align.resample import MIN_COVERAGE_FRACTION, coverage, full_coverage, resample
+from processing.align.shift_check import direct_shift
 from processing.row_bands import on_own_thread
 
 __all__ = ["AlignmentError", "Alignment", "align_pair", "align_if_enabled"]
+
+#: A same-size pair whose fitted similarity moves points by MIN_MOTION_PX up
+#: to this (AI px) is checked by a direct fit before it is resampled
+#: (:func:`_on_grid`); the flow's reading on smoothed frames stays below 0.8 px.
+RECHECK_MAX_PX = 1.5
 
 
 @dataclass
@@ -286,6 +292,21 @@ def _residual(fit: _GlobalFit) -> float:
     return mean_residual(ff.fit, ff.flow, ff.textured, ai_px)
 
 
+def _on_grid(fit: _GlobalFit, fine: ReducedPair, ai_shape: tuple[int, int]) -> bool:
+    """Whether a same-size pair keeps its grid: the fit moves no point by
+    MIN_MOTION_PX, or it moves them by less than RECHECK_MAX_PX and a direct
+    least-squares fit of the two copies (:mod:`~processing.align.shift_check`)
+    finds no shift of MIN_MOTION_PX either: the flow reads up to 0.8 px of
+    motion on frames smoothed hard at the copies' scale."""
+    move = max_move(fit.ai_to_orig, ai_shape)
+    if move < MIN_MOTION_PX:
+        return True
+    if move >= RECHECK_MAX_PX:
+        return False
+    ai_px = 1.0 / linear_scale(fine.ai_grid)  # AI px per px of the copies
+    return float(np.hypot(*direct_shift(fine.ai, fine.orig))) * ai_px < MIN_MOTION_PX
+
+
 def _coverage_stage(fit: _GlobalFit, fine: ReducedPair,
                     orig_shape: tuple[int, int], ai_shape: tuple[int, int]) -> np.ndarray:
     """Coverage of the AI grid by the original, float32 (H, W).
@@ -417,7 +438,7 @@ def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
         ai_to_orig, ff = _coarse_stage(coarse, fine, same_size)
         fit = _refine_stage(coarse, fine, ai_to_orig, ff, not same_size)
         residual = _residual(fit)
-        same_grid = same_size and max_move(fit.ai_to_orig, ai_shape) < MIN_MOTION_PX
+        same_grid = same_size and _on_grid(fit, fine, ai_shape)
         if same_grid:
             fit.ai_to_orig, fit.scale, fit.rotation, fit.shift = np.eye(3), 1.0, 0.0, (0.0, 0.0)
         if on_grid and same_grid:
