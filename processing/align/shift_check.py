@@ -20,6 +20,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from processing.align.geometry import warp_linear
 from processing.filters import gaussian_blur, gradient
 
 __all__ = ["BAND_PX", "direct_shift"]
@@ -60,8 +61,7 @@ def direct_shift(ai: np.ndarray, original: np.ndarray) -> np.ndarray:
     target = a.ravel().astype(np.float64)
     t = np.zeros(2)
     for _ in range(STEPS):
-        moved = cv2.warpAffine(o, np.float32([[1, 0, t[0]], [0, 1, t[1]]]), (w, h),
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        moved = warp_linear(o, np.array([[1, 0, t[0]], [0, 1, t[1]], [0, 0, 1]]), (w, h), cv2.BORDER_REFLECT)
         gy, gx = gradient(moved)
         values = moved.ravel().astype(np.float64)
         energy = (weight * values) @ values
