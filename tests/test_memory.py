@@ -144,3 +144,38 @@ def test_one_restore_reuses_freed_memory_up_to_its_limit_and_returns_it_beyond()
     assert for_one_restore(12000 * 12000) is return_freed_memory
     # A header that could not be read: the setting that cannot blow up the peak.
     assert for_one_restore(None) is return_freed_memory
+
+
+SETTLE = """
+import gc, weakref
+from processing.memory import settle_long_lived_objects
+
+class Node:
+    pass
+
+def cycle():
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return a
+
+old = cycle()
+gone_before = weakref.ref(cycle())      # garbage already when settling
+kept = cycle()                          # alive when settling: settled
+first = settle_long_lived_objects()
+settled = gc.get_freeze_count()
+second = settle_long_lived_objects()
+gone_after = weakref.ref(cycle())       # garbage made later
+gc.collect()
+print(first, second, settled > 1000, gc.get_freeze_count() <= settled,
+      gone_before() is None, gone_after() is None, kept.other.other is kept)
+"""
+
+
+def test_settling_freezes_once_and_later_garbage_is_still_collected():
+    out = subprocess.run([sys.executable, "-c", SETTLE], capture_output=True, text=True, check=True).stdout.split()
+    first, second, many, unchanged, before_collected, after_collected, kept_alive = out
+    assert (first, second) == ("True", "False")  # once per process
+    assert many == "True" and unchanged == "True"  # what was alive is settled, and only once
+    assert before_collected == "True"  # no garbage of the moment is kept forever
+    assert after_collected == "True"  # the collector still frees cycles made later
+    assert kept_alive == "True"

@@ -18,7 +18,7 @@ if _ROOT not in sys.path:
 
 import streamlit as st  # noqa: E402
 
-from processing.memory import return_freed_memory  # noqa: E402
+from processing.memory import return_freed_memory, settle_long_lived_objects  # noqa: E402
 
 return_freed_memory()  # large blocks go back to the system when freed: closed sessions' photos too
 
@@ -26,3 +26,6 @@ return_freed_memory()  # large blocks go back to the system when freed: closed s
 PAGES = [st.Page("app_pages/restore.py", title="Restore", default=True),
          st.Page("app_pages/batch.py", title="Batch", url_path="batch")]
 st.navigation(PAGES).run()
+# After the first whole run everything imported is loaded: Streamlit's collection
+# after each run then walks only what came since.
+settle_long_lived_objects()

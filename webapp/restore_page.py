@@ -193,7 +193,8 @@ def mask_section(pair):
             with st.container(key="mask-coverage"):
                 st.metric("Skin mask coverage", f"{edit.coverage:.1f} %",
                           help="Share of the photo the restore touches (soft edges count partly).")
-            st.image(_png(edit.applied), caption=f"Mask as applied ({edit.strokes} brush strokes)",
+            applied = pairs.remember("applied mask", (pair.key, edit.key), lambda: _png(edit.applied))
+            st.image(applied, caption=f"Mask as applied ({edit.strokes} brush strokes)",
                      output_format="PNG", width="stretch")
     return recipe, edit
 
@@ -318,9 +319,8 @@ def picture_section(pair, display_restored, settings, small_plan) -> None:
                            + (" (magenta)." if show else "."))
 
 
-def _crop_html(name: str, crop: np.ndarray, zoom: int) -> str:
-    h, w = crop.shape[:2]
-    src = _png(crop)
+def _crop_html(name: str, src: str, size: tuple[int, int], zoom: int) -> str:
+    w, h = size
     return (f'<figure style="margin:0;flex:0 0 auto">'
             f'<figcaption style="font-size:0.85rem;margin-bottom:2px">{html.escape(name)}</figcaption>'
             f'<img alt="{html.escape(name)}" src="{src}" width="{w * zoom}" height="{h * zoom}" '
@@ -346,14 +346,17 @@ def loupe_section(pair, settings, full_plan) -> None:
     x, y = spot["x"], spot["y"]
     window = spot_window(pair.ai.pixels.shape, (x, y), LOUPE_SIDE)
     restored = restored_window(full_plan, settings, window)
-    crops = [("Original", display.to_display(display.crop(pair.original_on_ai, window))),
-             ("AI-retouched", display.to_display(display.crop(pair.ai.pixels, window))),
-             ("Restored", display.to_display(restored))]
+    # The two sources change only with the spot: encoded once for it, not at every slider move.
+    sources = pairs.remember("loupe sources", (pair.key, window), lambda: [
+        _png(display.to_display(display.crop(pair.original_on_ai, window))),
+        _png(display.to_display(display.crop(pair.ai.pixels, window)))])
     x0, y0, x1, y1 = window
+    crops = [("Original", sources[0]), ("AI-retouched", sources[1]),
+             ("Restored", _png(display.to_display(restored)))]
     more = " Scroll the row sideways, or close the sidebar for room." if zoom > 1 else ""
     k.caption(f"{x1 - x0}x{y1 - y0} px around x {x}, y {y} of the full-size photo, at {zoom * 100} %. "
               f"Click the picture to move it.{more}")
-    body = "".join(_crop_html(name, crop, zoom) for name, crop in crops)
+    body = "".join(_crop_html(name, src, (x1 - x0, y1 - y0), zoom) for name, src in crops)
     with st.container(key="loupe"):
         st.html(f'<div style="display:flex;gap:8px;overflow-x:auto;padding-bottom:4px">{body}</div>')
     with st.expander("Move the loupe with the keyboard"):

@@ -18,6 +18,19 @@ def fresh_store():
     pairs.RECIPES.clear()
 
 
+@pytest.fixture(autouse=True)
+def unsettled(monkeypatch):
+    """The page settles the process's objects once (processing.memory.settle_long_lived_objects):
+    here the process is pytest's, so each test undoes it."""
+    import gc
+
+    from processing import memory
+
+    monkeypatch.setattr(memory, "_SETTLED", False)
+    yield
+    gc.unfreeze()
+
+
 @pytest.fixture
 def app():
     from streamlit.testing.v1 import AppTest

@@ -101,6 +101,22 @@ def test_demo_loads_and_shows_results(app):
     assert any(label.startswith("Comparison for the client (PNG)") for label in labels)
 
 
+def test_the_first_run_settles_what_the_server_loaded_and_later_runs_do_not(app):
+    """Streamlit collects garbage after every run: once the first run has loaded the
+    libraries and the face model, they are out of those scans (gc.freeze), once."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    at = app().run()
+    settled = gc.get_freeze_count()
+    assert settled > 50_000  # numpy, OpenCV, Streamlit, the page's modules, mediapipe
+    at.run()
+    assert not at.exception
+    # Not settled again (that would add this run's objects); settled objects freed
+    # since (by their last reference going) leave the count.
+    assert gc.get_freeze_count() <= settled
+
+
 def test_switching_method_changes_the_result(app):
     at = app().run()
     first = restored_src(at)
