@@ -66,6 +66,19 @@ class RestorePlan:
             return self.match.full(self.match.blemish, self.pair.retouched.pixels.shape)
         return self.blemish_weight
 
+    def _protection_where_found(self) -> np.ndarray | None:
+        """:attr:`protection` on the rectangle outside which it is 1 (the mask's box in
+        match mode, the reduced map's extent otherwise), or None."""
+        if self.match is not None and self.match.spots is not None:
+            return self.match.blemish
+        if self.spots is None:
+            return None
+        spots = self.spots
+        (y0, x0), (h, w), f = spots.origin, spots.shape, spots.f
+        r0, r1 = max(0, y0), min(h, y0 + spots.soft.shape[0] * f)
+        c0, c1 = max(0, x0), min(w, x0 + spots.soft.shape[1] * f)
+        return spots.rows(r0, r1, c0, c1) if r0 < r1 and c0 < c1 else None
+
     @property
     def method(self) -> str:
         return self.settings.section
@@ -75,8 +88,13 @@ class RestorePlan:
         return plan_key(settings) == plan_key(self.settings)
 
     def kept_clean_spots(self, level: float = KEPT_CLEAN_LEVEL) -> int:
-        """How many separate places a removed blemish was kept clean."""
-        protection = self.protection
+        """How many separate places a removed blemish was kept clean.
+
+        Counted on the part of the frame the protection was found on: it is 1
+        everywhere else, so the count is the whole frame's, without making the
+        96 MB frame of :attr:`protection` at 24 MP (0.4 s at every slider move).
+        """
+        protection = self._protection_where_found()
         if protection is None:
             return 0
         kept = (protection < level).astype(np.uint8)

@@ -63,6 +63,25 @@ def test_a_plan_is_reused_when_only_the_amount_changes_and_the_loupe_window_matc
         assert restore_plan.protection is None and restore_plan.kept_clean_spots() == 0
 
 
+@pytest.mark.parametrize("name", ["match", "graft-blemish", "freqsep-blemish"])
+def test_kept_clean_spots_are_counted_as_on_the_whole_frame(name):
+    """The count is made where the protection was found; the reference counts the
+    components of the full-frame protection the page shows."""
+    import cv2
+
+    o, a = _blemished_pair()
+    o, a = (np.pad(x, ((30, 50), (70, 20), (0, 0)), mode="reflect") for x in (o, a))
+    mask = np.zeros(a.shape[:2], np.float32)
+    mask[40:180, 85:260] = 1.0  # the spots' part of the frame, away from its edges
+    restore_plan = plan(_pair(o, a, mask), SETTINGS[name])
+    kept = (restore_plan.protection < 0.5).astype(np.uint8)
+    reference = cv2.connectedComponents(kept)[0] - 1
+    assert reference >= 3
+    assert restore_plan.kept_clean_spots() == reference
+    assert restore_plan.kept_clean_spots(0.9) == cv2.connectedComponents(
+        (restore_plan.protection < 0.9).astype(np.uint8))[0] - 1
+
+
 def test_a_plan_refuses_settings_that_move_the_texture():
     o, a = _blemished_pair()
     restore_plan = plan(_pair(o, a), GraftSettings(radius=2.0))
