@@ -24,7 +24,7 @@ from processing.comparison import comparison_sheet, spot_window
 from processing.dtypes import to_uint8
 from processing.image_io import FORMAT_SUFFIX, RAW_READABLE, RAW_SUFFIX_KIND, READABLE, SUFFIX_FORMAT, encode_image
 from processing.loupe import restored_window
-from processing.pipeline import apply, plan
+from processing.pipeline import apply
 from processing.settings import FreqSepSettings, GraftSettings, MatchSettings, at_scale
 from processing.spectrum import spectrum_report
 from webapp import canvas, controls, display, picture
@@ -607,8 +607,8 @@ def main():
             status.running(STAGES["plan"])
         full_plan = pairs.full_plan(pair, edit, settings)
         # The picture is the same pipeline on a reduced copy, with pixel sizes scaled.
-        small_plan = plan(small, at_scale(settings, pair.scale))
-        restored_small = apply(small_plan)
+        small_plan = pairs.preview_plan(pair, edit, settings)
+        restored_small = apply(small_plan, at_scale(settings, pair.scale))
     except ValueError as exc:
         status.failed("The restore could not be made")
         st.error(display.plain(str(exc)))

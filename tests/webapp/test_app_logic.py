@@ -160,6 +160,28 @@ def test_strength_slider_raises_the_texture(app):
     assert levels[180.0] > 1.5 * levels[100.0] - 0.5 * levels[0.0]  # grows with the square of strength
 
 
+def test_a_strength_change_reuses_the_preview_plan_and_a_cutoff_change_remakes_it(app):
+    """Match mode (the default): the preview's analysis is made once per plan setting;
+    a strength move re-applies it, with the new strength."""
+    from webapp import pair as pairs
+
+    at = app().run()
+    session = at.session_state["_session"]
+    mask = page_mask(at)
+    at.radio(key="view").set_value("restored").run()
+    first = pairs.STORE.latest(session, "preview plan")
+    assert first is not None and first.match is not None
+    detail = fine_detail(picture_src(at), mask)
+    at.slider(key="w.match.strength").set_value(180.0).run()
+    assert not at.exception
+    assert pairs.STORE.latest(session, "preview plan") is first
+    assert fine_detail(picture_src(at), mask) > 1.2 * detail
+    at.slider(key="w.match.cutoff").set_value(6.0).run()
+    remade = pairs.STORE.latest(session, "preview plan")
+    assert remade is not first and remade.settings.cutoff == pytest.approx(6.0 * remade.pair.retouched.pixels.shape[1]
+                                                                           / 1024)
+
+
 def test_fake_erase_stroke_removes_mask(app):
     at = app().run()
     full = coverage(at)
