@@ -10,7 +10,7 @@ highlight protection) re-applies the plan instead of analysing again, and a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -49,6 +49,8 @@ class RestorePlan:
     mask: object | None
     match: object | None = None
     spots: object | None = None
+    # kept_clean_spots by level: a plan is made once and read at every slider move.
+    _kept_clean: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def blemish_weight(self) -> np.ndarray | None:
@@ -94,13 +96,12 @@ class RestorePlan:
         everywhere else, so the count is the whole frame's, without making the
         96 MB frame of :attr:`protection` at 24 MP (0.4 s at every slider move).
         """
-        protection = self._protection_where_found()
-        if protection is None:
-            return 0
-        kept = (protection < level).astype(np.uint8)
-        if not kept.any():
-            return 0
-        return int(cv2.connectedComponents(kept)[0] - 1)
+        if level not in self._kept_clean:
+            protection = self._protection_where_found()
+            kept = None if protection is None else (protection < level).astype(np.uint8)
+            self._kept_clean[level] = 0 if kept is None or not kept.any() else \
+                int(cv2.connectedComponents(kept)[0] - 1)
+        return self._kept_clean[level]
 
     def summary(self) -> str | None:
         """What the plan decided (match mode) and how a RAW original's noise is treated, or None."""
