@@ -133,7 +133,7 @@ def settle_long_lived_objects() -> bool:
     For a server, after its first page run: the libraries it imported, the
     face model and its own modules stay alive as long as the process, yet a
     full collection walks them all. Streamlit collects after every script
-    run, and on the web app's 250 000 objects that took 0.1-0.2 s with the
+    run, and on the web app's objects that took 0.1-0.2 s with the
     interpreter locked, so the picture a slider move had just made waited
     that long to be sent. Objects made later are collected as before, and a
     settled object is still freed when its last reference goes.
@@ -141,7 +141,7 @@ def settle_long_lived_objects() -> bool:
     global _SETTLED
     if _SETTLED:
         return False
-    gc.collect()  # today's garbage is not kept forever
+    gc.collect()  # garbage of the moment is freed now, not settled for good
     gc.freeze()
     _SETTLED = True
     return True
