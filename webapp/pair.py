@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -225,16 +226,61 @@ def remember(slot: str, key, make, session: str | None = None):
     """``make()`` for this session, made again only when ``key`` changes.
 
     The slot's previous value is dropped before the new one is made, so the
-    two are never held at once.
+    two are never held at once. While one page run makes it, another run of
+    the same session asking for it waits for that value (:func:`made_once`).
     """
     session = session or session_id()
     value = STORE.get(session, slot, key, _MISSING)
     if value is _MISSING:
-        STORE.drop(session, slot)
-        value = make()
-        STORE.put(session, slot, key, value)
-        start_sweeper()
+        def make_and_keep():
+            kept = STORE.get(session, slot, key, _MISSING)  # made while this run waited
+            if kept is not _MISSING:
+                return kept
+            STORE.drop(session, slot)
+            made = make()
+            STORE.put(session, slot, key, made)
+            start_sweeper()
+            return made
+
+        value = made_once((session, slot, key), make_and_keep)
     return value
+
+
+_MAKING: dict = {}
+_MAKING_LOCK = threading.Lock()
+
+
+def made_once(ident, make):
+    """``make()``, unless another thread is making the same ``ident``: then its value.
+
+    Streamlit starts a new page run at once when a widget changes (fast
+    reruns) and stops the old one only at its next Streamlit call, so two runs
+    of a session can ask for the same pair or plan together. Made twice, a
+    144 MP pair's photos would be held twice. If the other thread's ``make``
+    fails or its run is stopped, this one makes the value itself.
+    """
+    with _MAKING_LOCK:
+        making = _MAKING.get(ident)
+        mine = making is None
+        if mine:
+            making = _MAKING[ident] = Future()
+    if not mine:
+        try:
+            return making.result()
+        except BaseException:  # noqa: BLE001 - whatever ended the other run, make it here
+            return made_once(ident, make)
+    try:
+        value = make()
+    except BaseException as exc:  # StopException when Streamlit stops the run, too
+        making.set_exception(exc)
+        raise
+    else:
+        making.set_result(value)
+        return value
+    finally:
+        with _MAKING_LOCK:
+            if _MAKING.get(ident) is making:
+                del _MAKING[ident]
 
 
 # --- Freeing what closed sessions held ---------------------------------------------------------------
@@ -449,11 +495,18 @@ def load_pair(uploads: Uploads, session: str | None = None, on_stage=None) -> Pa
     session = session or session_id()
     pair = STORE.get(session, "pair", uploads.key)
     if pair is None:
-        STORE.drop(session)
-        STORE.make_room(session, pair_bytes(uploads))
-        pair = prepare(uploads, on_stage)
-        STORE.put(session, "pair", uploads.key, pair)
-        start_sweeper()
+        def make_and_keep():
+            kept = STORE.get(session, "pair", uploads.key)  # prepared while this run waited
+            if kept is not None:
+                return kept
+            STORE.drop(session)
+            STORE.make_room(session, pair_bytes(uploads))
+            made = prepare(uploads, on_stage)
+            STORE.put(session, "pair", uploads.key, made)
+            start_sweeper()
+            return made
+
+        pair = made_once((session, "pair", uploads.key), make_and_keep)
     return pair
 
 

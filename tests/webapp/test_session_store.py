@@ -143,3 +143,60 @@ def test_room_is_made_before_a_new_pair_is_decoded(tmp_path):
     uploads = pairs.Uploads(("o.png", png.tobytes()), ("a.png", png16.tobytes()), True)
     assert pairs.pair_bytes(uploads) == 30 * 40 * (3 + 6 + 4)
     assert pairs.pair_bytes(pairs.Uploads(("o.png", b"junk"), ("a.png", png.tobytes()), True)) == 0
+
+
+def test_two_page_runs_asking_for_one_pair_prepare_it_once(monkeypatch):
+    """Streamlit's fast reruns start a new run before the old one stops: both ask for
+    the pair; it is decoded once and both get it (a 144 MP pair held twice would not fit)."""
+    import threading
+    import time
+
+    calls = []
+
+    def slow_prepare(uploads, on_stage=None):
+        calls.append(threading.get_ident())
+        time.sleep(0.3)
+        return f"prepared {uploads.key}"
+
+    monkeypatch.setattr(pairs, "prepare", slow_prepare)
+    monkeypatch.setattr(pairs, "pair_bytes", lambda uploads: 0)
+    uploads = pairs.Uploads(("o.jpg", b"o"), ("a.jpg", b"a"), True)
+    got = []
+    runs = [threading.Thread(target=lambda: got.append(pairs.load_pair(uploads, "s-once"))) for _ in range(2)]
+    for run in runs:
+        run.start()
+        time.sleep(0.05)  # the second run starts while the first prepares
+    for run in runs:
+        run.join()
+    assert len(calls) == 1
+    assert got == [f"prepared {uploads.key}"] * 2
+    assert pairs.load_pair(uploads, "s-once") == got[0]  # kept: not prepared again
+    assert len(calls) == 1
+
+
+def test_a_value_whose_maker_was_stopped_is_made_by_the_run_waiting_for_it():
+    import threading
+    import time
+
+    started = threading.Event()
+
+    def stopped():
+        started.set()
+        time.sleep(0.2)
+        raise KeyboardInterrupt("the old run was stopped")  # a BaseException, like Streamlit's StopException
+
+    caught = []
+
+    def old_run():
+        try:
+            pairs.made_once("ident", stopped)
+        except KeyboardInterrupt as exc:
+            caught.append(exc)
+
+    old = threading.Thread(target=old_run)
+    old.start()
+    assert started.wait(5)
+    assert pairs.made_once("ident", lambda: "made here") == "made here"
+    old.join()
+    assert len(caught) == 1
+    assert pairs.made_once("ident", lambda: "again") == "again"  # nothing left in flight
