@@ -230,20 +230,28 @@ def remember(slot: str, key, make, session: str | None = None):
     the same session asking for it waits for that value (:func:`made_once`).
     """
     session = session or session_id()
-    value = STORE.get(session, slot, key, _MISSING)
-    if value is _MISSING:
-        def make_and_keep():
-            kept = STORE.get(session, slot, key, _MISSING)  # made while this run waited
-            if kept is not _MISSING:
-                return kept
-            STORE.drop(session, slot)
-            made = make()
-            STORE.put(session, slot, key, made)
-            start_sweeper()
-            return made
+    return _kept(session, slot, key, make, lambda: STORE.drop(session, slot))
 
-        value = made_once((session, slot, key), make_and_keep)
-    return value
+
+def _kept(session: str, slot: str, key, make, before_making):
+    """The session's value in ``slot`` for ``key``, or ``make()`` kept there, after
+    ``before_making()`` (which drops what the new value replaces): once, even when
+    two runs of the session ask together (:func:`made_once`)."""
+    value = STORE.get(session, slot, key, _MISSING)
+    if value is not _MISSING:
+        return value
+
+    def make_and_keep():
+        kept = STORE.get(session, slot, key, _MISSING)  # made while this run waited
+        if kept is not _MISSING:
+            return kept
+        before_making()
+        made = make()
+        STORE.put(session, slot, key, made)
+        start_sweeper()
+        return made
+
+    return made_once((session, slot, key), make_and_keep)
 
 
 _MAKING: dict = {}
@@ -493,21 +501,12 @@ def load_pair(uploads: Uploads, session: str | None = None, on_stage=None) -> Pa
     for it first, least recently used first, when the budget is short.
     """
     session = session or session_id()
-    pair = STORE.get(session, "pair", uploads.key)
-    if pair is None:
-        def make_and_keep():
-            kept = STORE.get(session, "pair", uploads.key)  # prepared while this run waited
-            if kept is not None:
-                return kept
-            STORE.drop(session)
-            STORE.make_room(session, pair_bytes(uploads))
-            made = prepare(uploads, on_stage)
-            STORE.put(session, "pair", uploads.key, made)
-            start_sweeper()
-            return made
 
-        pair = made_once((session, "pair", uploads.key), make_and_keep)
-    return pair
+    def make_room():
+        STORE.drop(session)
+        STORE.make_room(session, pair_bytes(uploads))
+
+    return _kept(session, "pair", uploads.key, lambda: prepare(uploads, on_stage), make_room)
 
 
 @lru_cache(maxsize=1)
