@@ -9,6 +9,7 @@ sentence a photographer can act on; nothing here prints a traceback at the user.
 - :mod:`.formats`: format tables and limits, :class:`LoadedImage`, the errors, :func:`output_format`.
 - :mod:`.reading`: :func:`read_image` and its decoders, :func:`header_pixels`, orientation, :func:`match_layout`, :func:`read_mask`.
 - :mod:`.raw`: camera RAW originals, recognised and developed (:func:`raw_kind`, :func:`decode_raw`).
+- :mod:`.development`: the fixed development of a Bayer RAW (demosaicing, colour, tone, colour noise).
 - :mod:`.writing`: :func:`encode_image` and its encoders, output-path checks, atomic writes.
 """
 

@@ -1,18 +1,21 @@
-"""Camera RAW originals: recognised by their bytes, developed once by LibRaw (rawpy) in a fixed way.
+"""Camera RAW originals: recognised by their bytes, unpacked by LibRaw (rawpy), developed in a fixed way.
 
 A RAW file is the photographer's real original: no export sharpening, noise
 reduction or JPEG loss in its texture. It is only ever an original; the AI
 tools' output is a developed picture. The development is fixed, so the same
 file always gives the same pixels (docs/METHODS.md, section 13):
 
-- PPG demosaicing (patterned pixel grouping: on the test portraits the finest
-  pore band came back at 0.973 of the picture's against AHD's 0.980, in 0.8 s
-  against 1.4 s on one core for 24 MP), the camera's white balance (daylight
-  where the file has none),
-- sRGB primaries and the sRGB tone curve, 16 bit, no automatic brightening and
-  no rescaling to the brightest pixel (the file's white level is white),
-- the file's orientation applied,
-- colour noise smoothed (chroma over a Gaussian of 1 px; luminance untouched).
+- Bayer sensors (nearly every camera): :mod:`.development`, LibRaw's steps
+  done band by band (Malvar-He-Cutler demosaicing) in half the time of
+  LibRaw's own development and the colour-noise smoothing, without its
+  four-channel copy of the frame;
+- other sensors (X-Trans, four-colour, linear DNG): LibRaw's development with
+  PPG demosaicing (:func:`development`);
+- either way: the camera's white balance (daylight where the file has none),
+  sRGB primaries and the sRGB tone curve, 16 bit, no automatic brightening and
+  no rescaling to the brightest pixel (the file's white level is white), the
+  file's orientation applied, colour noise smoothed (chroma over a Gaussian
+  of 1 px; luminance untouched).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from processing.image_io.development import develop_bayer, smooth_colour_noise
 from processing.image_io.formats import ImageReadError, LoadedImage, check_pixel_limit
 
 #: What a RAW file is called by its extension; TIFF-based kinds (NEF, ARW...) are
@@ -32,9 +36,6 @@ RAW_SUFFIX_KIND = {".dng": "DNG", ".cr2": "CR2", ".cr3": "CR3", ".nef": "NEF", "
                    ".arw": "ARW", ".srf": "SRF", ".sr2": "SR2", ".raf": "RAF", ".orf": "ORF",
                    ".rw2": "RW2", ".pef": "PEF", ".srw": "SRW", ".3fr": "3FR", ".iiq": "IIQ"}
 RAW_READABLE = "DNG, CR2, CR3, NEF, ARW, RAF, ORF or RW2"
-#: Gaussian sigma (px) of the colour-noise smoothing: a converter's default
-#: colour noise reduction, far below any skin tone's scale.
-CHROMA_SMOOTHING_PX = 1.0
 #: Side (px) of the tiles the sensor noise is measured on, and how many.
 NOISE_TILE = 256
 NOISE_TILES = 16
@@ -176,8 +177,14 @@ def decode_raw(data: bytes, name: str, kind: str, max_pixels: int) -> LoadedImag
             sizes = raw.sizes
             check_pixel_limit(name, sizes.width, sizes.height, max_pixels)
             raw.unpack()
-            has_camera_wb = any(v > 0 for v in raw.camera_whitebalance[:3])
-            rgb = raw.postprocess(**development(rawpy))
+            developed = develop_bayer(raw)
+            if developed is not None:  # colour noise smoothed on the way
+                rgb, has_camera_wb = developed
+                how = "Malvar-He-Cutler demosaicing"
+            else:  # X-Trans, four-colour and linear sensors: LibRaw's own development
+                has_camera_wb = any(v > 0 for v in raw.camera_whitebalance[:3])
+                rgb = smooth_colour_noise(raw.postprocess(**development(rawpy)))
+                how = "LibRaw's PPG demosaicing"
         except rawpy.LibRawFileUnsupportedError:
             raise ImageReadError(
                 f"{name} is a {kind} file from a camera that LibRaw {_version(rawpy)} "
@@ -191,11 +198,10 @@ def decode_raw(data: bytes, name: str, kind: str, max_pixels: int) -> LoadedImag
                                  "copy the original from the camera card again.") from None
     finally:
         raw.close()
-    rgb = smooth_colour_noise(rgb)
     height, width = rgb.shape[:2]
     wb = "camera white balance" if has_camera_wb else "daylight white balance (the file holds no camera one)"
-    note = (f"original: {kind}, {width} x {height}, {wb}, developed by LibRaw "
-            "(PPG, sRGB, 16 bit, no auto-brightening, colour noise smoothed).")
+    note = (f"original: {kind}, {width} x {height}, {wb}, developed with {how} "
+            "(sRGB, 16 bit, no auto-brightening, colour noise smoothed).")
     return LoadedImage(rgb, None, kind, None, None, [note], name, sensor_noise(rgb))
 
 
@@ -233,47 +239,6 @@ def _check_tiff_raw(data: bytes, name: str, kind: str) -> None:
     if ends and max(ends) > len(data):
         raise ImageReadError(f"{name} is a damaged or incomplete {kind} file (its image data stops short): "
                              "copy the original from the camera card again.")
-
-
-def smooth_colour_noise(rgb: np.ndarray, sigma: float = CHROMA_SMOOTHING_PX, band_rows: int = 256) -> np.ndarray:
-    """The picture with its chroma smoothed over a Gaussian of ``sigma`` px and its luma kept.
-
-    Sensor noise is partly colour noise, which no export keeps; grafted back it
-    would show as coloured speckle on skin. Luma (Rec. 601, as OpenCV's YCrCb)
-    is left as it is: that is where pores live.
-
-    Parameters
-    ----------
-    rgb : ndarray uint16 (H, W, 3)
-        Smoothed in place, ``band_rows`` rows at a time: a 24 MP picture needs
-        no second 144 MB copy.
-    sigma : float
-        Gaussian sigma, px.
-    band_rows : int
-        Rows per band.
-
-    Returns
-    -------
-    ndarray uint16 (H, W, 3)
-        ``rgb`` itself.
-    """
-    # Not row_bands.map_bands: its bands write to a second frame; here each band
-    # keeps the rows the next one's blur reads (``above``) and overwrites its own.
-    h = rgb.shape[0]
-    reach = int(np.ceil(4 * sigma))  # the blur's rows above and below a band (OpenCV's 16-bit kernel)
-    band_rows = max(band_rows, reach)
-    above = np.empty((0,) + rgb.shape[1:], rgb.dtype)  # the band above's last rows, as they were
-    for y0 in range(0, h, band_rows):
-        y1 = min(h, y0 + band_rows)
-        below = min(h, y1 + reach)
-        src = np.concatenate([above, rgb[y0:below]])
-        ycc = cv2.cvtColor(src, cv2.COLOR_RGB2YCrCb)
-        for c in (1, 2):
-            ycc[..., c] = cv2.GaussianBlur(np.ascontiguousarray(ycc[..., c]), (0, 0), sigma,
-                                           borderType=cv2.BORDER_REFLECT_101)
-        above = rgb[max(y0, y1 - reach):y1].copy()
-        rgb[y0:y1] = cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)[len(src) - (below - y0):][:y1 - y0]
-    return rgb
 
 
 def sensor_noise(rgb: np.ndarray) -> float:
