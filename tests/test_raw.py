@@ -86,15 +86,25 @@ def test_the_development_gives_the_picture_back_upright(tmp_path, orientation):
     assert developed.notes[0].startswith("original: DNG, 512 x 512, camera white balance")
 
 
-def test_a_sensor_left_to_libraw_gives_the_picture_back_too(tmp_path, monkeypatch):
-    """X-Trans, four-colour and linear sensors go through LibRaw's own development:
-    the same picture (as the test above asks), and the note says how it was developed."""
+def _not_a_bayer_sensor(raw):
+    return None
+
+
+def _a_mosaic_it_cannot_take(raw):
+    raise cv2.error("unexpected mosaic")
+
+
+@pytest.mark.parametrize("ours_says", [_not_a_bayer_sensor, _a_mosaic_it_cannot_take])
+def test_a_sensor_left_to_libraw_gives_the_picture_back_too(tmp_path, monkeypatch, ours_says):
+    """X-Trans, four-colour and linear sensors, and a mosaic our development cannot
+    take, go through LibRaw's own development: the same picture (as the test above
+    asks), and the note says how it was developed."""
     import processing.image_io.raw as raw_module
 
     picture = astronaut(256)
     dng = write_dng(tmp_path / "p.dng", picture, orientation=8)
     ours = read_image(dng, allow_raw=True)
-    monkeypatch.setattr(raw_module, "develop_bayer", lambda raw: None)
+    monkeypatch.setattr(raw_module, "develop_bayer", ours_says)
     libraw = read_image(dng, allow_raw=True)
     assert "Malvar-He-Cutler" in ours.notes[0] and "LibRaw's PPG" in libraw.notes[0]
     assert libraw.pixels.shape == picture.shape and libraw.pixels.dtype == np.uint16

@@ -308,16 +308,16 @@ def develop_bayer(raw) -> tuple[np.ndarray, bool] | None:
     -------
     (ndarray uint16 (H, W, 3), bool) or None
         The sRGB picture and whether the camera's white balance was used;
-        None when the sensor is not one this module develops (see :func:`bayer_pattern`).
+        None when the sensor is not one this module develops (see :func:`bayer_pattern`), or
+        its visible area is not whole 2 x 2 cells.
     """
     pattern = bayer_pattern(raw)
     if pattern is None:
         return None
     mosaic = raw.raw_image_visible
     h, w = mosaic.shape
-    if h % 2 or w % 2:  # an odd last row or column would break the pattern's period in the bands
-        mosaic = mosaic[:h // 2 * 2, :w // 2 * 2]
-        h, w = mosaic.shape
+    if h % 2 or w % 2 or h < 4 or w < 4:  # whole 2 x 2 cells only (LibRaw's development takes the rest)
+        return None
     black, scale, camera = white_balance_scale(raw)
     colour_index = _top_left_colours(raw)
     # One band's offsets and factors, tiled from the 2 x 2 pattern (bands start on even rows).

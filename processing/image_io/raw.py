@@ -177,7 +177,10 @@ def decode_raw(data: bytes, name: str, kind: str, max_pixels: int) -> LoadedImag
             sizes = raw.sizes
             check_pixel_limit(name, sizes.width, sizes.height, max_pixels)
             raw.unpack()
-            developed = develop_bayer(raw)
+            try:
+                developed = develop_bayer(raw)
+            except (cv2.error, ValueError, IndexError):  # a mosaic it cannot take: LibRaw says what it makes of it
+                developed = None
             if developed is not None:  # colour noise smoothed on the way
                 rgb, has_camera_wb = developed
                 how = "Malvar-He-Cutler demosaicing"
