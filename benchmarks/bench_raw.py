@@ -5,10 +5,12 @@ originals keeps >= 60 pairs a minute on 2 cores.
 
 Measured in the same run, with references:
 
-* ``read_image(dng, allow_raw=True)`` (file read, LibRaw's development, colour
-  noise smoothing, noise estimate), best of 3; against LibRaw's development
-  alone (rawpy ``postprocess`` with the same settings) and against decoding a
-  JPEG of the same picture (what a developed original costs);
+* ``read_image(dng, allow_raw=True)`` (file read, LibRaw's unpacking, the
+  development of ``processing/image_io/development.py`` with its colour-noise
+  smoothing, noise estimate), best of 3; against LibRaw's own development
+  alone (rawpy ``postprocess`` with the same settings, without the smoothing),
+  which it replaces for Bayer sensors, and against decoding a JPEG of the same
+  picture (what a developed original costs);
 * ``retexture batch --jobs 2`` on pairs whose originals are DNG files, and on
   the same pairs with the originals as JPEG (the ratio is what RAW costs a batch).
 

@@ -251,12 +251,12 @@ def chroma_smoothed(rgb: np.ndarray, sigma: float = CHROMA_SMOOTHING_PX) -> np.n
     ndarray uint16 (H, W, 3)
         A new array.
     """
-    luma, red_diff, blue_diff = cv2.split(cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb))
-    # Blurred in float (twice as fast as OpenCV's 16-bit Gaussian), rounded back.
-    red_diff, blue_diff = (to_uint16(cv2.GaussianBlur(c.astype(np.float32), (0, 0), sigma,
-                                                      borderType=cv2.BORDER_REFLECT_101))
-                           for c in (red_diff, blue_diff))
-    return cv2.cvtColor(cv2.merge([luma, red_diff, blue_diff]), cv2.COLOR_YCrCb2RGB)
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    for c in (1, 2):  # Cr, Cb: blurred in float (twice as fast as OpenCV's 16-bit Gaussian), rounded back
+        chroma = cv2.extractChannel(ycc, c).astype(np.float32)
+        blurred = cv2.GaussianBlur(chroma, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+        cv2.insertChannel(to_uint16(blurred), ycc, c)
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
 
 
 def smooth_colour_noise(rgb: np.ndarray, sigma: float = CHROMA_SMOOTHING_PX, band_rows: int = 256) -> np.ndarray:
