@@ -30,7 +30,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-#: Rows developed at a time: a band's float copies stay in the processor's cache.
+#: Rows developed at a time (even: each band starts on the pattern's first row); a band's
+#: float copies stay in the processor's cache.
 BAND_ROWS = 128
 #: Gaussian sigma (px) of the colour-noise smoothing: a converter's default
 #: colour noise reduction, far below any skin tone's scale.
@@ -335,7 +336,7 @@ def develop_bayer(raw) -> tuple[np.ndarray, bool] | None:
         # sRGB rows a:b feed the chroma blur of rows y0:y1; mosaic rows top:bottom their demosaicing.
         a, b = max(0, y0 - chroma), min(h, y1 + chroma)
         top, bottom = max(0, a - _DEMOSAIC_REACH), min(h, b + _DEMOSAIC_REACH)
-        n = bottom - top  # even where a band starts inside the frame: both reaches are even
+        n = bottom - top  # top is even (so are BAND_ROWS and both reaches): the tiled pattern lines up
         linear = cv2.subtract(mosaic[top:bottom], offsets[:n], dtype=cv2.CV_32F)
         cv2.multiply(linear, factors[:n], dst=linear)
         np.clip(linear, 0.0, 65535.0, out=linear)  # negative after black, or above white
@@ -360,7 +361,7 @@ def to_uint16(values: np.ndarray) -> np.ndarray:
     return cv2.addWeighted(values, 1.0, values, 0.0, 0.0, dtype=cv2.CV_16U)
 
 
-def through_curve(values: np.ndarray, curve: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+def through_curve(values: np.ndarray, curve: np.ndarray) -> np.ndarray:
     """``curve[values]`` for uint16 values and a 65536-entry uint16 curve.
 
     OpenCV 5 looks up 16-bit values (``cv2.LUT``, 51 ms for 24 MP on one core);
@@ -370,13 +371,10 @@ def through_curve(values: np.ndarray, curve: np.ndarray, out: np.ndarray | None 
     global _CV_LUT_16
     if _CV_LUT_16:
         try:
-            if out is None:
-                return cv2.LUT(values, curve)
-            cv2.LUT(values, curve, dst=out)
-            return out
+            return cv2.LUT(values, curve)
         except cv2.error:
             _CV_LUT_16 = False
-    return np.take(curve, values, out=out)
+    return np.take(curve, values)
 
 
 _CV_LUT_16 = True  # until OpenCV says it cannot
