@@ -321,8 +321,9 @@ def develop_bayer(raw) -> tuple[np.ndarray, bool] | None:
         return None
     black, scale, camera = white_balance_scale(raw)
     colour_index = _top_left_colours(raw)
+    chroma = _chroma_reach(CHROMA_SMOOTHING_PX)
     # One band's offsets and factors, tiled from the 2 x 2 pattern (bands start on even rows).
-    rows = BAND_ROWS + 2 * (_DEMOSAIC_REACH + _chroma_reach(CHROMA_SMOOTHING_PX))
+    rows = BAND_ROWS + 2 * (_DEMOSAIC_REACH + chroma)
     offsets = np.tile(black[colour_index], (rows // 2, w // 2))
     factors = np.tile(scale[colour_index], (rows // 2, w // 2))
     matrix = camera_to_srgb(raw)
@@ -330,7 +331,6 @@ def develop_bayer(raw) -> tuple[np.ndarray, bool] | None:
     rotation = _ROTATIONS.get(int(raw.sizes.flip))
     out_shape = (w, h, 3) if rotation in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE) else (h, w, 3)
     out = np.empty(out_shape, np.uint16)
-    chroma = _chroma_reach(CHROMA_SMOOTHING_PX)
     for y0 in range(0, h, BAND_ROWS):
         y1 = min(h, y0 + BAND_ROWS)
         # sRGB rows a:b feed the chroma blur of rows y0:y1; mosaic rows top:bottom their demosaicing.
