@@ -1,7 +1,5 @@
 """``python -m processing`` does what the ``retexture`` console script does."""
 
-import sys
+from processing.cli import run
 
-from processing.cli import main
-
-sys.exit(main())
+run()

@@ -44,6 +44,24 @@ _BAND_THREAD = "retexture-band"
 BAND_PIXELS = 1 << 19
 
 
+def one_blas_thread() -> None:
+    """Keep BLAS (numpy's and scipy's OpenBLAS) on the thread that calls it.
+
+    Retexture shares the cores out itself: row bands, two decoders, the
+    alignment beside the face search. A few large products (the alignment's
+    shift check and correlations) wake OpenBLAS's own threads, which then
+    spin on the cores those need: 0.15 s of CPU in a one-second 24 MP
+    restore, for products that take a few ms on one thread. Applications
+    call it once at start (the command line, batch workers, the web server);
+    the library never does it on import. The variable covers a BLAS loaded
+    later (scipy's) and child processes; threadpoolctl the ones loaded already.
+    """
+    from threadpoolctl import threadpool_limits
+
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    threadpool_limits(1, user_api="blas")
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:

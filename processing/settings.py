@@ -20,6 +20,9 @@ from pathlib import Path
 
 METHODS = ("match", "synthetic", "graft", "freqsep")
 PRESET_VERSION = 1
+#: ``batch --fast-align``: long side (px) of the alignment's working copies
+#: (:func:`processing.align.align_pair`'s default is 1500).
+FAST_ALIGN_SIDE = 1000
 #: How the methods are named for people (CLI help, web app, reports).
 METHOD_LABELS = {
     "match": "Match (automatic, from the original)",

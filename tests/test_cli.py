@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from processing.cli import main
+from processing.cli import describe, main
 from processing.image_io import read_image
+from processing.settings import Preset
 
 
 @pytest.fixture()
@@ -103,6 +104,39 @@ def test_python_dash_m_and_console_script_agree(pair, tmp_path):
         res = subprocess.run(cmd + ["restore", str(o), str(tmp_path / "text.txt"), "-o", str(tmp_path / "y.jpg")],
                              capture_output=True, text=True)
         assert res.returncode == 1 and "Traceback" not in res.stderr and "does not exist" in res.stderr
+
+
+def test_the_console_script_ends_with_every_word_said_and_every_file_whole(pair, tmp_path):
+    """The script ends the process without the interpreter's teardown: what it
+    printed into a pipe (block-buffered) and the file it wrote are all there,
+    for a restore, a mask and a refused command alike."""
+    o, a = pair
+    script = Path(sys.executable).with_name("retexture")
+    for cmd in ([sys.executable, "-m", "processing"], [str(script)]):
+        out = tmp_path / "r.png"
+        done = subprocess.run(cmd + ["restore", str(o), str(a), "-o", str(out), "--mask", "none", "--method", "graft"],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        said = describe(Preset(method="graft"))
+        assert done.stdout.splitlines()[-1] == f"Restored with {said}; wrote {out} (8-bit PNG)."
+        expected = main_restore_pixels(o, a)
+        assert np.array_equal(read_image(out).pixels, expected)
+        done = subprocess.run(cmd + ["mask", str(a), "-o", str(tmp_path / "m.png")], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 0 and done.stdout.splitlines() == ["Found 1 face.", f"Wrote {tmp_path / 'm.png'}."]
+        done = subprocess.run(cmd + ["restore", str(o), str(a), "-o", str(o)], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 1 and done.stdout == "" and len(done.stderr.splitlines()) == 1
+        out.unlink()
+
+
+def main_restore_pixels(o, a):
+    """The same restore through the library, in this process."""
+    from processing.pipeline import restore_pair
+
+    preset = Preset(method="graft")
+    pixels, _ = restore_pair(str(o), str(a), "none", preset)
+    return pixels
 
 
 def test_mask_command_and_auto_mask_default(pair, tmp_path, capsys):

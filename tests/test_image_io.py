@@ -288,3 +288,67 @@ def test_header_pixels_of_a_raw_file_is_the_sensors_size(tmp_path):
     path = raw_files.write_dng(tmp_path / "camera.dng", np.full((64, 96, 3), 128, np.uint8), orientation=6)
     # The developed picture's size, whichever way it is turned; not its thumbnail's.
     assert header_pixels(path) == 64 * 96
+
+
+def _jpeg_variants():
+    """JPEGs as cameras and editors write them: baseline, progressive, optimised
+    tables, 4:4:4, grey, with restart markers, progressive with restarts."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    rgb = cv2.GaussianBlur((rng.random((213, 347, 3)) * 255).astype(np.uint8), (0, 0), 1.5)
+    for kw in ({}, {"progressive": True}, {"optimize": True}, {"subsampling": 0}):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", **kw)
+        yield f"pillow {kw}", buf.getvalue()
+    buf = io.BytesIO()
+    Image.fromarray(rgb[..., 1]).save(buf, "JPEG")
+    yield "grey", buf.getvalue()
+    for flags in ([cv2.IMWRITE_JPEG_RST_INTERVAL, 3], [cv2.IMWRITE_JPEG_PROGRESSIVE, 1, cv2.IMWRITE_JPEG_RST_INTERVAL, 2]):
+        yield f"opencv {flags}", cv2.imencode(".jpg", rgb, flags)[1].tobytes()
+
+
+@pytest.mark.parametrize("kind, data", list(_jpeg_variants()), ids=[k for k, _ in _jpeg_variants()])
+def test_a_jpeg_reads_as_pillow_decodes_it(kind, data):
+    im = read_image(data)
+    reference = Image.open(io.BytesIO(data))
+    assert np.array_equal(im.pixels, np.asarray(reference.convert(reference.mode)))
+    assert im.format == "JPEG"
+
+
+def _segments(data: bytes):
+    """(marker, offset) of each segment up to the first scan's data, by their lengths."""
+    pos, found = 2, []
+    while True:
+        marker = data[pos + 1]
+        found.append((marker, pos))
+        if marker == 0xDA:
+            return found
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+
+
+@pytest.mark.parametrize("kind, data", list(_jpeg_variants()), ids=[k for k, _ in _jpeg_variants()])
+def test_a_jpeg_cut_short_anywhere_is_refused(kind, data):
+    """libjpeg alone fills a file that stops short with grey: every cut is refused,
+    in a header, in the scan header, in the data (after a restart marker, between
+    a progressive JPEG's scans) and just before the end marker."""
+    from processing.image_io.reading import jpeg_is_whole
+
+    scan = [pos for marker, pos in _segments(data) if marker == 0xDA][0]
+    cuts = {pos + 3 for _, pos in _segments(data)} | {scan + 6, (scan + len(data)) // 2, len(data) - 2, len(data) - 1}
+    markers = [i for i in range(scan, len(data) - 2) if data[i] == 0xFF and data[i + 1] not in (0x00, 0xFF)]
+    cuts |= {i + 2 for i in markers}  # just after each restart or (progressive) scan marker
+    assert jpeg_is_whole(data)
+    for cut in sorted(cuts):
+        assert not jpeg_is_whole(data[:cut]), cut
+    for cut in sorted(cuts):
+        with pytest.raises(ImageReadError, match="damaged or incomplete"):
+            read_image(data[:cut], name="cut.jpg")
+
+
+def test_what_follows_a_jpegs_end_is_left_alone():
+    """A maker's trailer or a second picture after the end marker does not change the picture."""
+    kind, data = next(_jpeg_variants())
+    plain = read_image(data).pixels
+    for tail in (b"\x00" * 10, b"trailer", data):
+        assert np.array_equal(read_image(data + tail).pixels, plain)

@@ -100,3 +100,33 @@ def test_one_face_or_close_faces_keep_one_box():
         (y0, y1, x0, x1), (i0, i1, j0, j1) = regions[0]
         assert (y0 + i0, y0 + i1, x0 + j0, x0 + j1) == weight_box(weight, shape)
     assert row_bands.skin_regions(np.zeros(shape, np.float32), shape, margin) == []
+
+
+def test_one_blas_thread_holds_for_blas_loaded_before_and_after():
+    """In a fresh process: numpy's BLAS (loaded before the call) and scipy's (loaded
+    after it) both run on one thread, and so do the processes it starts."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, subprocess, sys, numpy; from threadpoolctl import threadpool_info; "
+        "before = [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']; "
+        "from processing.row_bands import one_blas_thread; one_blas_thread(); "
+        "import scipy.linalg; "
+        "after = [i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas']; "
+        "child = subprocess.run([sys.executable, '-c', 'import numpy; from threadpoolctl import threadpool_info; "
+        "print([i[\"num_threads\"] for i in threadpool_info() if i[\"user_api\"] == \"blas\"])'], "
+        "capture_output=True, text=True).stdout.strip(); "
+        "print(json.dumps([before, after, child]))")
+    import json
+
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in __import__("os").environ.items() if k != "OPENBLAS_NUM_THREADS"})
+    assert done.returncode == 0, done.stderr
+    before, after, child = json.loads(done.stdout)
+    assert len(after) >= 2 and set(after) == {1}  # numpy's and scipy's
+    assert child == "[1]"
+    import os
+
+    if (os.cpu_count() or 1) > 1:
+        assert max(before) > 1  # without it, OpenBLAS would use every core: the check above could fail

@@ -19,8 +19,10 @@ if _ROOT not in sys.path:
 import streamlit as st  # noqa: E402
 
 from processing.memory import return_freed_memory, settle_long_lived_objects  # noqa: E402
+from processing.row_bands import one_blas_thread  # noqa: E402
 
 return_freed_memory()  # large blocks go back to the system when freed: closed sessions' photos too
+one_blas_thread()  # the sessions' own threads share the cores
 
 # No icons: the page names are the labels (an emoji needs a font the machine may lack).
 PAGES = [st.Page("app_pages/restore.py", title="Restore", default=True),

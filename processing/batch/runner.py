@@ -34,13 +34,11 @@ from processing.batch.report import (RECORD_DIR, REPORT_CSV, THUMB_DIR, already_
                                      unrecorded_output, write_contact_sheet, write_reports)
 from processing.batch.worker import _worker_init, process_identity, process_pair
 from processing.image_io import ImageWriteError
-from processing.settings import Preset, SettingsError
+from processing.settings import FAST_ALIGN_SIDE, Preset, SettingsError
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 #: Test hook: raise KeyboardInterrupt in the main process after this many results.
 INTERRUPT_ENV = "RETEXTURE_BATCH_INTERRUPT_AFTER"
-#: --fast-align: long side (px) of the alignment's working copies (align_pair's default is 1500).
-FAST_ALIGN_SIDE = 1000
 #: The lock in OUT/RECORD_DIR, and how long a batch waits for another one into OUT to end, s
 #: (the workers of a killed batch stop within a second or two).
 LOCK_NAME = "batch.lock"

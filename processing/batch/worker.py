@@ -95,8 +95,10 @@ def _worker_init(threads: int, quiet: bool, parent: tuple[int, object] | None = 
     import cv2
 
     from processing.memory import reuse_freed_memory
+    from processing.row_bands import one_blas_thread
 
     cv2.setNumThreads(max(1, threads))
+    one_blas_thread()
     reuse_freed_memory()
 
 

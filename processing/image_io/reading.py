@@ -1,4 +1,4 @@
-"""Decoding photographs: OpenCV, tifffile, pillow-heif or Pillow, whichever keeps
+"""Decoding photographs: imagecodecs, OpenCV, tifffile, pillow-heif or Pillow, whichever keeps
 the pixels intact; EXIF orientation applied, ICC profile and EXIF kept, alpha set aside.
 Camera RAW originals are developed by :mod:`.raw` (LibRaw)."""
 
@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -137,6 +138,8 @@ def _damaged(name: str, exc: Exception | str | None = None) -> ImageReadError:
 
 
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic TIFF and BigTIFF
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def _decode(data: bytes, name: str, max_pixels: int, allow_raw: bool = False) -> LoadedImage:
@@ -153,6 +156,8 @@ def _decode(data: bytes, name: str, max_pixels: int, allow_raw: bool = False) ->
         if is_tiff:
             # TIFFs Pillow cannot open (float or 16-bit RGB): tifffile reads them.
             return _decode_tiff_only(data, name, max_pixels)
+        if data.startswith((_JPEG_MAGIC, _PNG_MAGIC)):  # cut short in its first headers
+            raise _damaged(name) from None
         readable = f"{READABLE} or a camera RAW file ({RAW_READABLE})" if allow_raw else READABLE
         raise ImageReadError(f"{name} is not an image Retexture can read: use {readable}.") from None
     fmt = im.format or ""
@@ -168,8 +173,10 @@ def _decode(data: bytes, name: str, max_pixels: int, allow_raw: bool = False) ->
     exif_obj = _png_exif(data) if fmt == "PNG" and "exif" not in im.info else im.getexif()
     orientation = int(exif_obj.get(EXIF_ORIENTATION, 1) or 1)
 
-    if fmt == "PNG" or (fmt == "JPEG" and im.mode in ("RGB", "L")):
-        pixels, alpha = _decode_cv2(data, name, rgb_jpeg=fmt == "JPEG" and im.mode == "RGB")
+    if fmt == "JPEG" and im.mode in ("RGB", "L"):
+        pixels, alpha = _decode_jpeg(data, name), None
+    elif fmt == "PNG":
+        pixels, alpha = _decode_cv2(data, name)
     elif fmt == "TIFF":
         pixels, alpha = _decode_tiff(data, im, name)
     else:
@@ -232,16 +239,71 @@ def _split_channels(arr: np.ndarray, name: str):
     raise ImageReadError(f"{name} has {c} channels: save it as RGB or grayscale.")
 
 
-def _decode_cv2(data: bytes, name: str, rgb_jpeg: bool = False):
-    # libjpeg-turbo writes an RGB JPEG's pixels as RGB itself: no second 72 MB
-    # frame to convert a 24 MP photo into (the same bytes, 40 ms sooner).
-    flags = cv2.IMREAD_COLOR_RGB if rgb_jpeg else cv2.IMREAD_UNCHANGED
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags | cv2.IMREAD_IGNORE_ORIENTATION)
+#: Where a scan's entropy-coded data ends: a marker, i.e. FF followed by
+#: anything but a stuffed zero, a restart (D0-D7) or another fill byte.
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def jpeg_is_whole(data: bytes) -> bool:
+    """Whether a JPEG's segments reach its end-of-image marker.
+
+    libjpeg takes a file that stops short for a warning and fills the missing
+    rows with grey. Segments are walked by their lengths; a scan's data runs
+    to the next marker (:data:`_SCAN_END`). What follows the end marker (a
+    second picture, a maker's trailer) is not looked at.
+    """
+    pos, n = 2, len(data)
+    while pos + 1 < n:
+        if data[pos] != 0xFF:
+            return False
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0xD9:
+            return True
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            pos += 2
+            continue
+        if pos + 4 > n:
+            return False
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:  # start of scan: its data follows the header
+            end = _SCAN_END.search(data, pos)
+            if end is None:
+                return False
+            pos = end.start()
+    return False
+
+
+def _decode_jpeg(data: bytes, name: str) -> np.ndarray:
+    """An RGB or grey JPEG's pixels, through imagecodecs' libjpeg-turbo.
+
+    The same pixels as OpenCV's decoder, which first fills a second frame of
+    its own: on a 24 MP photo imagecodecs touches 70 MB less memory and takes
+    0.05 s instead of 0.08. A file that stops short is refused
+    (:func:`jpeg_is_whole`): libjpeg alone would fill it with grey.
+    """
+    import imagecodecs
+
+    if not jpeg_is_whole(data):
+        raise _damaged(name, "it stops before its end")
+    try:
+        arr = imagecodecs.jpeg8_decode(data)
+    except imagecodecs.Jpeg8Error as exc:
+        raise _damaged(name, exc) from None
+    if arr.dtype != np.uint8:  # a 12-bit JPEG
+        raise _unsupported_depth(name, arr.dtype)
+    return arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr
+
+
+def _decode_cv2(data: bytes, name: str):
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if arr is None:
         raise ImageReadError(f"{name} is damaged or incomplete: export it again.")
     if arr.dtype not in (np.uint8, np.uint16):
         raise _unsupported_depth(name, arr.dtype)
-    if arr.ndim == 3 and arr.shape[2] == 3 and not rgb_jpeg:
+    if arr.ndim == 3 and arr.shape[2] == 3:
         arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
     elif arr.ndim == 3 and arr.shape[2] == 4:
         arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA)
