@@ -49,6 +49,7 @@ import threading
 import types
 import zipfile
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -686,7 +687,8 @@ def _bbox(points: np.ndarray, w: int, h: int) -> tuple[int, int, int, int]:
     return (max(0, int(x0)), max(0, int(y0)), min(w, int(x1)), min(h, int(y1)))
 
 
-def detect_faces(image: np.ndarray, max_side: int = WORK_SIDE) -> list[FaceLandmarks]:
+def detect_faces(image: np.ndarray, max_side: int = WORK_SIDE,
+                 on_face: Callable[[FaceLandmarks], None] | None = None) -> list[FaceLandmarks]:
     """Find every face and its 478 Face Mesh landmarks.
 
     Parameters
@@ -696,6 +698,9 @@ def detect_faces(image: np.ndarray, max_side: int = WORK_SIDE) -> list[FaceLandm
     max_side : int
         Long side in pixels of the downscaled copy searched for candidates.
         Faces at least ~5 % of the long side wide are found.
+    on_face : callable, optional
+        Called with each face as soon as it is confirmed (before the others
+        are searched), so other work can start on it.
 
     Returns
     -------
@@ -726,6 +731,8 @@ def detect_faces(image: np.ndarray, max_side: int = WORK_SIDE) -> list[FaceLandm
             eye = pts[LEFT_EYE_OUTER] - pts[RIGHT_EYE_OUTER]
             roll = math.degrees(math.atan2(float(eye[1]), float(eye[0])))
             faces.append(FaceLandmarks(pts, box, cand.score, roll))
+            if on_face is not None:
+                on_face(faces[-1])
 
     # Upright whole frame and tiles, plus the whole frame upside down (the
     # short-range detector finds big faces lying at +-90 degrees as they are,

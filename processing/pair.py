@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -323,7 +323,9 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
             # waits for the faces only where it needs them (each face's own look).
             early = _EarlyAlignment(loaded["original"] if "original" in loaded else ai, ai, align_hint, align_side)
         try:
-            pair = _auto_mask(pair, preset)
+            # The alignment gets the faces as soon as they are found, not once
+            # their mask is drawn: it looks at each face while the mask is drawn.
+            pair = _auto_mask(pair, preset, early)
         finally:
             if early is not None:
                 early.faces_found(pair.landmarks)
@@ -368,10 +370,14 @@ def _load_face_model() -> None:
         pass
 
 
-def _auto_mask(pair: PreparedPair, preset: Preset) -> PreparedPair:
+def _auto_mask(pair: PreparedPair, preset: Preset, early: "_EarlyAlignment | None" = None) -> PreparedPair:
+    """The faces and their skin mask; ``early`` is told each face as it is found
+    and all of them before the mask is drawn."""
     from processing.landmarks import detect_faces
 
-    pair.landmarks = detect_faces(pair.retouched.pixels)
+    pair.landmarks = detect_faces(pair.retouched.pixels, on_face=early.face_found if early is not None else None)
+    if early is not None:
+        early.faces_found(pair.landmarks)
     return pair.with_mask_settings(preset.mask.forehead, preset.mask.feather)
 
 
@@ -392,15 +398,21 @@ class _EarlyAlignment:
     """The alignment of a pair with the automatic mask, started before its faces are found."""
 
     def __init__(self, original: LoadedImage, ai: LoadedImage, hint: str, side: int | None):
-        from processing.row_bands import on_own_thread
+        from processing.row_bands import ArrivingList, on_own_thread
 
         self.original = match_layout(original.pixels, ai.pixels)
-        self._faces: Future = Future()
-        self._job = on_own_thread(_alignment, self.original, ai.pixels, True, hint, side, self._faces.result)
+        # Each face is looked at for a reshape as soon as it is found, while the others are searched.
+        self._faces = ArrivingList()
+        self._job = on_own_thread(_alignment, self.original, ai.pixels, True, hint, side, self._faces)
+
+    def face_found(self, face) -> None:
+        """One more face found."""
+        self._faces.append(face)
 
     def faces_found(self, faces) -> None:
-        """The faces found (None: the search failed; the alignment then looks at none)."""
-        self._faces.set_result(list(faces or []))
+        """All the faces found (None: the search failed; the alignment then
+        looks at none). Only the first call counts."""
+        self._faces.close(faces or [])
 
     def result(self):
         """The Alignment; its errors (not the same photo) are raised here."""

@@ -21,7 +21,7 @@ import itertools
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -88,6 +88,54 @@ def map_items(fn: Callable[[object], object], items: Sequence) -> list:
     if len(items) < 2 or _on_band_thread():
         return [fn(x) for x in items]
     return list(_pool().map(fn, items))
+
+
+def map_as_they_come(fn: Callable[[object], object], items: Iterable) -> list:
+    """``[fn(x) for x in items]`` on the band threads, each started as soon as
+    ``items`` yields it (things found one by one on another thread), in order."""
+    if _on_band_thread():
+        return [fn(x) for x in items]
+    return [job.result() for job in [_pool().submit(fn, x) for x in items]]
+
+
+class ArrivingList:
+    """A list one thread fills while others read it as it grows: iterating
+    yields each item as it arrives and ends when the list is closed."""
+
+    def __init__(self):
+        self._items: list = []
+        self._final: list | None = None
+        self._changed = threading.Condition()
+
+    def append(self, item) -> None:
+        with self._changed:
+            self._items.append(item)
+            self._changed.notify_all()
+
+    def close(self, final: Sequence) -> None:
+        """No more items; ``final`` is the whole list as it ends up (the same
+        items, perhaps in another order). Only the first call counts."""
+        with self._changed:
+            if self._final is None:
+                self._final = list(final)
+                self._changed.notify_all()
+
+    def final(self) -> list:
+        """The closed list (waits for it)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._final is not None)
+            return self._final
+
+    def __iter__(self):
+        seen = 0
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: len(self._items) > seen or self._final is not None)
+                if len(self._items) == seen:
+                    return
+                item = self._items[seen]
+            seen += 1
+            yield item
 
 
 def copy_in_bands(image: np.ndarray) -> np.ndarray:

@@ -257,3 +257,23 @@ def test_the_face_model_loads_without_matplotlib_and_leaves_it_importable():
     assert done.returncode == 0, done.stderr
     found = importlib.util.find_spec("sounddevice") is not None
     assert done.stdout.split() == ["False", "False", "False", "True", str(found)]
+
+
+def test_each_face_is_handed_over_as_it_is_confirmed(monkeypatch):
+    """on_face gets every face the search returns, each once, and before the
+    search ends: the first face arrives while later ones are still searched."""
+    from tests.face_scenes import group_photo
+
+    image, _ = group_photo()
+    handed, handed_before_each_mesh = [], []
+    real_mesh = landmarks._mesh_on_candidate
+
+    def mesh(*args):
+        handed_before_each_mesh.append(len(handed))
+        return real_mesh(*args)
+
+    monkeypatch.setattr(landmarks, "_mesh_on_candidate", mesh)
+    faces = detect_faces(image, on_face=handed.append)
+    assert len(faces) == 6
+    assert sorted(map(id, handed)) == sorted(map(id, faces))
+    assert max(handed_before_each_mesh) >= 1  # a mesh ran after a face was handed over: not all at the end

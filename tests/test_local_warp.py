@@ -250,3 +250,39 @@ def test_the_field_is_read_at_any_number_of_points():
     # Bilinear reading of a linear field is the field itself (to OpenCV's 1/32 px grid).
     assert np.allclose(d[:, 0], 0.5 + 0.01 * x, atol=1e-3)
     assert np.allclose(d[:, 1], -0.5 - 0.02 * y, atol=1e-3)
+
+
+def test_faces_handed_over_as_they_are_found_give_the_same_alignment():
+    """The pipeline hands the alignment each face as the face search confirms it
+    (an ArrivingList, in the search's order, closed with the faces sorted by size):
+    the alignment is the one made from the finished list, pixel for pixel."""
+    import threading
+    import time
+
+    import face_scenes
+    from processing.landmarks import detect_faces
+    from processing.row_bands import ArrivingList
+
+    canvas, centers = face_scenes.group_photo()
+    rng = np.random.default_rng(8)
+    grain = cv2.GaussianBlur(rng.normal(0, 5, canvas.shape[:2]).astype(np.float32), (0, 0), 0.8)
+    original = np.clip(canvas + grain[..., None], 0, 255).astype(np.uint8)
+    cx, cy = centers[3]  # a 10 % face: it has a window of its own
+    ai = cv2.bilateralFilter(remapped(original, bump_warp(original.shape[:2], 5.0, cx, cy - 12, 14)), 0, 30, 3)
+    faces = detect_faces(ai)
+    assert len(faces) == 6
+
+    def feed(arriving):
+        for face in faces[::-1]:  # not the final order
+            time.sleep(0.02)
+            arriving.append(face)
+        arriving.close(faces)
+
+    arriving = ArrivingList()
+    threading.Thread(target=feed, args=(arriving,)).start()
+    streamed = align_pair(original, ai, faces=arriving)
+    listed = align_pair(original, ai, faces=faces)
+    assert not listed.identity and listed.local_warp_faces  # a reshape found on a face: the check could fail
+    assert streamed.local_warp_faces == listed.local_warp_faces
+    assert streamed.local_warp_px == listed.local_warp_px
+    assert np.array_equal(streamed.original, listed.original)

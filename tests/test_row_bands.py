@@ -130,3 +130,52 @@ def test_one_blas_thread_holds_for_blas_loaded_before_and_after():
 
     if (os.cpu_count() or 1) > 1:
         assert max(before) > 1  # without it, OpenBLAS would use every core: the check above could fail
+
+
+def test_an_arriving_list_is_read_while_it_is_filled():
+    """Each item reaches the reader before the next one is added, the reading
+    ends when the list is closed, and the closed list is what final() gives."""
+    from processing.row_bands import ArrivingList
+
+    arriving, seen = ArrivingList(), []
+    read = [threading.Event() for _ in range(3)]
+
+    def fill():
+        for i in range(3):
+            arriving.append(i)
+            assert read[i].wait(10), "the reader did not get the item before the next was added"
+        arriving.close([2, 1, 0])
+
+    filler = threading.Thread(target=fill)
+    filler.start()
+    for item in arriving:
+        seen.append(item)
+        read[item].set()
+    filler.join()
+    assert seen == [0, 1, 2] and arriving.final() == [2, 1, 0]
+    arriving.close([9])  # only the first close counts
+    assert arriving.final() == [2, 1, 0] and list(arriving) == [0, 1, 2]
+
+
+def test_map_as_they_come_starts_each_item_before_the_next_arrives():
+    from processing.row_bands import ArrivingList, map_as_they_come
+
+    arriving = ArrivingList()
+    started = [threading.Event() for _ in range(3)]
+
+    def fill():
+        for i in range(3):
+            arriving.append(i)
+            if not started[i].wait(10):
+                break  # the mapping waited for all the items: the assertion below fails
+        arriving.close(range(3))
+
+    def work(i):
+        started[i].set()
+        return i * i, threading.current_thread().name
+
+    threading.Thread(target=fill).start()
+    out = map_as_they_come(work, arriving)
+    assert [v for v, _ in out] == [0, 1, 4]
+    assert all(name.startswith("retexture-band") for _, name in out)
+    assert all(e.is_set() for e in started)

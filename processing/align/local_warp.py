@@ -36,7 +36,7 @@ from processing.align.local_motion import FULL_FLOW_SIDE, consistent_flow, look_
     moved_seeds
 from processing.dtypes import to_float
 from processing.filters import gaussian_blur, luminance
-from processing.row_bands import copy_in_bands, map_items, on_own_thread
+from processing.row_bands import ArrivingList, copy_in_bands, map_as_they_come, map_items, on_own_thread
 
 __all__ = ["DETECT_SIDE", "DETECT_FACE_PX", "REFINE_SIDE", "MIN_WARP_PX", "SUPPORT_PX_SAME_GRID",
            "SUPPORT_PX_RESAMPLED", "ZERO_PX", "FEATHER_PX",
@@ -515,10 +515,11 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
         Full-resolution images.
     ai_to_orig : ndarray, shape (3, 3)
         AI px -> original px, the global alignment.
-    faces : list of FaceLandmarks, or a callable returning it, optional
+    faces : list of FaceLandmarks, a callable returning it, or an ArrivingList, optional
         The faces found on the AI image: each is also looked at on its own.
         A callable is called once the frame's own search has started (the
-        faces may still be being found).
+        faces may still be being found); from an ArrivingList each face is
+        looked at as soon as it arrives.
     reduced : ReducedPair, optional
         Luminance copies already made (the global alignment's): windows no
         finer than them are sampled from them.
@@ -548,8 +549,12 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
     # and numpy release the GIL), so a group photo's faces share both cores.
     frame = _frame_window((h, w))
     on_frame = on_own_thread(boxes_on, frame)
-    faces = list((faces() if callable(faces) else faces) or [])
-    on_faces = map_items(boxes_on, _face_windows(frame, faces))  # while the frame's is measured
+    if isinstance(faces, ArrivingList):  # each face looked at as soon as it is found
+        on_faces = map_as_they_come(boxes_on, (win for face in faces for win in _face_windows(frame, [face])))
+        faces = faces.final()
+    else:
+        faces = list((faces() if callable(faces) else faces) or [])
+        on_faces = map_items(boxes_on, _face_windows(frame, faces))  # while the frame's is measured
     boxes = on_frame.result() + [b for found in on_faces for b in found]
     if wanted is not None and not wanted():
         return LocalWarp()

@@ -405,11 +405,12 @@ def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
     max_side : int
         Longest side (px) of the reduced copies the global similarity is
         estimated on; the resampling is always at full resolution.
-    faces : list of FaceLandmarks, or a callable returning it, optional
+    faces : list of FaceLandmarks, a callable returning it, or an ArrivingList, optional
         Faces found on the AI image: each is also searched for a reshape at
         its own scale, and the summary names the faces a warp touches. A
-        callable is called only when the faces are needed, so the alignment
-        can start while they are still being found.
+        callable is called only when the faces are needed, and an
+        :class:`~processing.row_bands.ArrivingList` gives each face as it is
+        found, so the alignment can start while they are still being found.
 
     Returns
     -------
