@@ -25,6 +25,7 @@ import numpy as np
 
 from processing import landmarks as lm
 from processing.memory import sparse_zeros
+from processing.row_bands import map_items
 from processing.skin_likeness import LikenessRegions, likeness_on_grid, skin_likeness
 
 #: Outward margins of the holes, as fractions of the face height (chin to mesh top).
@@ -331,13 +332,12 @@ def _face_tile(face: FaceMask, shape, feather_px: float, image=None):
     return tile, (x0, y0, x1, y1)
 
 
-def _paint_face(mask: np.ndarray, face: FaceMask, feather_px: float, keep_max: bool, image=None) -> tuple:
-    """Write one face's feathered mask into ``mask`` (in place); returns its box.
+def _paint_tile(mask: np.ndarray, tile: np.ndarray, box: tuple, keep_max: bool) -> tuple:
+    """Write one face's feathered mask (:func:`_face_tile`) into ``mask`` (in place); returns its box.
 
     ``keep_max`` takes the maximum with what is there (overlapping faces);
     otherwise the box is overwritten, which saves a full-res pass.
     """
-    tile, box = _face_tile(face, mask.shape, feather_px, image)
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return box
@@ -421,11 +421,13 @@ def skin_mask_from_landmarks(found: list, shape, forehead: float = 0.25,
                              f"shape is {shape[1]}x{shape[0]}.")
     faces = [face_mask(f, shape, forehead) for f in found]
     mask = sparse_zeros(shape, np.float32)  # resident only around the faces
+    # The faces' tiles are independent: made on the band threads, painted in turn.
+    tiles = map_items(lambda face: _face_tile(face, shape, feather * face.height, image), faces)
     painted: list[tuple[int, int, int, int]] = []
-    for face in faces:
+    for face, (tile, box) in zip(faces, tiles):
         tile_box = _padded_box(face, shape, feather * face.height)
         overlaps = any(_boxes_touch(tile_box, b) for b in painted)
-        painted.append(_paint_face(mask, face, feather * face.height, keep_max=overlaps, image=image))
+        painted.append(_paint_tile(mask, tile, box, keep_max=overlaps))
     if not faces:
         message = "No face found: paint the skin mask by hand."
     elif len(faces) == 1:
