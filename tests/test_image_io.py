@@ -352,3 +352,16 @@ def test_what_follows_a_jpegs_end_is_left_alone():
     plain = read_image(data).pixels
     for tail in (b"\x00" * 10, b"trailer", data):
         assert np.array_equal(read_image(data + tail).pixels, plain)
+
+
+def test_stray_bytes_between_a_jpegs_segments_are_skipped_as_libjpeg_skips_them(capfd):
+    """Some writers leave padding after a segment: libjpeg skips it (with a warning
+    the user must not see), and so does the check that the file is whole."""
+    kind, data = next(_jpeg_variants())
+    after_app0 = 4 + int.from_bytes(data[4:6], "big")
+    padded = data[:after_app0] + b"\x00\x00\x00" + data[after_app0:]
+    capfd.readouterr()
+    assert np.array_equal(read_image(padded).pixels, np.asarray(Image.open(io.BytesIO(data))))
+    assert capfd.readouterr().err == ""
+    with pytest.raises(ImageReadError, match="damaged or incomplete"):
+        read_image(padded[:-40])

@@ -254,8 +254,11 @@ def jpeg_is_whole(data: bytes) -> bool:
     """
     pos, n = 2, len(data)
     while pos + 1 < n:
-        if data[pos] != 0xFF:
-            return False
+        if data[pos] != 0xFF:  # stray bytes between segments: libjpeg skips them too
+            pos = data.find(b"\xff", pos)
+            if pos < 0:
+                return False
+            continue
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte before a marker
             pos += 1
