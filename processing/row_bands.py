@@ -56,10 +56,17 @@ def one_blas_thread() -> None:
     the library never does it on import. The variable covers a BLAS loaded
     later (scipy's) and child processes; threadpoolctl the ones loaded already.
     """
+    global _ONE_BLAS_THREAD
+    if _ONE_BLAS_THREAD:
+        return  # once per process: a web server's every rerun calls it
     from threadpoolctl import threadpool_limits
 
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     threadpool_limits(1, user_api="blas")
+    _ONE_BLAS_THREAD = True
+
+
+_ONE_BLAS_THREAD = False
 
 
 def _pool() -> ThreadPoolExecutor:
