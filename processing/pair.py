@@ -323,8 +323,8 @@ def prepare_pair(original, retouched, mask="auto", preset: Preset | None = None,
             # waits for the faces only where it needs them (each face's own look).
             early = _EarlyAlignment(loaded["original"] if "original" in loaded else ai, ai, align_hint, align_side)
         try:
-            # The alignment gets the faces as soon as they are found, not once
-            # their mask is drawn: it looks at each face while the mask is drawn.
+            # The alignment gets each face as soon as the search confirms it and
+            # looks at it while the search and the mask go on.
             pair = _auto_mask(pair, preset, early)
         finally:
             if early is not None:

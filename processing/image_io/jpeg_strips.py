@@ -66,7 +66,9 @@ def encode_jpeg(pixels: np.ndarray, quality: int, icc_profile: bytes | None = No
         strip = pixels[y0:y0 + rows]
         if strip.ndim == 3:
             strip = cv2.cvtColor(strip, cv2.COLOR_RGB2BGR)
-        ok, buf = cv2.imencode(".jpg", strip, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        # 4:2:0 said, not assumed: the strips' height and the restart interval count its MCUs.
+        ok, buf = cv2.imencode(".jpg", strip, [cv2.IMWRITE_JPEG_QUALITY, int(quality),
+                                               cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420])
         if not ok:
             raise ImageWriteError("OpenCV could not encode the result as JPEG.")
         return buf.tobytes()
