@@ -232,8 +232,9 @@ def test_finds_faces_without_a_network():
 
 def test_the_face_model_loads_without_matplotlib_and_leaves_it_importable():
     """mediapipe imports matplotlib.pyplot for plots never drawn here (half a second
-    of every run) and sounddevice for microphones (0.1 s): the model loads without
-    them, and a later real import of either still works."""
+    of every run), sounddevice for microphones (0.1 s) and its sound, text,
+    decision and retrieval tasks: the model loads without them, and a later real
+    import of any of them still works."""
     import importlib.util
     import subprocess
     import sys
@@ -251,12 +252,15 @@ def test_the_face_model_loads_without_matplotlib_and_leaves_it_importable():
         except OSError:  # PortAudio missing: the module was still found and run
             pass
         print("sounddevice" in sys.modules or "_sounddevice" in sys.modules)
+        print(any(name in sys.modules for name in landmarks.UNUSED_TASK_PACKAGES))
+        from mediapipe.tasks.python import audio, text
+        print(hasattr(audio, "AudioClassifier") and hasattr(text, "TextClassifier"))
         landmarks.close()
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     found = importlib.util.find_spec("sounddevice") is not None
-    assert done.stdout.split() == ["False", "False", "False", "True", str(found)]
+    assert done.stdout.split() == ["False", "False", "False", "True", str(found), "False", "True"]
 
 
 def test_each_face_is_handed_over_as_it_is_confirmed(monkeypatch):
