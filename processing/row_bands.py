@@ -69,11 +69,15 @@ def one_blas_thread() -> None:
 _ONE_BLAS_THREAD = False
 
 
+def band_threads() -> int:
+    """How many band threads there are: one per core, at most four."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
-                                   thread_name_prefix=_BAND_THREAD)
+        _POOL = ThreadPoolExecutor(max_workers=band_threads(), thread_name_prefix=_BAND_THREAD)
     return _POOL
 
 

@@ -515,11 +515,10 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
         Full-resolution images.
     ai_to_orig : ndarray, shape (3, 3)
         AI px -> original px, the global alignment.
-    faces : list of FaceLandmarks, a callable returning it, or an ArrivingList, optional
-        The faces found on the AI image: each is also looked at on its own.
-        A callable is called once the frame's own search has started (the
-        faces may still be being found); from an ArrivingList each face is
-        looked at as soon as it arrives.
+    faces : list of FaceLandmarks or an ArrivingList of them, optional
+        The faces found on the AI image: each is also looked at on its own,
+        from an ArrivingList as soon as it arrives (the faces may still be
+        being found while the frame's own search runs).
     reduced : ReducedPair, optional
         Luminance copies already made (the global alignment's): windows no
         finer than them are sampled from them.
@@ -553,7 +552,7 @@ def find_local_warp(original: np.ndarray, ai: np.ndarray, ai_to_orig: np.ndarray
         on_faces = map_as_they_come(boxes_on, (win for face in faces for win in _face_windows(frame, [face])))
         faces = faces.final()
     else:
-        faces = list((faces() if callable(faces) else faces) or [])
+        faces = list(faces or [])
         on_faces = map_items(boxes_on, _face_windows(frame, faces))  # while the frame's is measured
     boxes = on_frame.result() + [b for found in on_faces for b in found]
     if wanted is not None and not wanted():

@@ -405,10 +405,9 @@ def align_pair(original: np.ndarray, ai: np.ndarray, refine: bool = True,
     max_side : int
         Longest side (px) of the reduced copies the global similarity is
         estimated on; the resampling is always at full resolution.
-    faces : list of FaceLandmarks, a callable returning it, or an ArrivingList, optional
+    faces : list of FaceLandmarks or an ArrivingList of them, optional
         Faces found on the AI image: each is also searched for a reshape at
-        its own scale, and the summary names the faces a warp touches. A
-        callable is called only when the faces are needed, and an
+        its own scale, and the summary names the faces a warp touches. An
         :class:`~processing.row_bands.ArrivingList` gives each face as it is
         found, so the alignment can start while they are still being found.
 

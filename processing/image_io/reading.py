@@ -174,7 +174,7 @@ def _decode(data: bytes, name: str, max_pixels: int, allow_raw: bool = False) ->
     orientation = int(exif_obj.get(EXIF_ORIENTATION, 1) or 1)
 
     if fmt == "JPEG" and im.mode in ("RGB", "L"):
-        pixels, alpha = _decode_jpeg(data, name), None
+        pixels, alpha = _split_channels(_decode_jpeg(data, name), name)
     elif fmt == "PNG":
         pixels, alpha = _decode_cv2(data, name)
     elif fmt == "TIFF":
@@ -297,7 +297,7 @@ def _decode_jpeg(data: bytes, name: str) -> np.ndarray:
         raise _damaged(name, exc) from None
     if arr.dtype != np.uint8:  # a 12-bit JPEG
         raise _unsupported_depth(name, arr.dtype)
-    return arr[..., 0] if arr.ndim == 3 and arr.shape[2] == 1 else arr
+    return arr
 
 
 def _decode_cv2(data: bytes, name: str):
